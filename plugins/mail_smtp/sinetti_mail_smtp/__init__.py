@@ -1,0 +1,78 @@
+"""Mail transport ``smtp``: delivers through an SMTP server with aiosmtplib.
+
+Settings: ``PORTAL_SMTP_HOST`` (localhost), ``PORTAL_SMTP_PORT`` (25),
+``PORTAL_SMTP_USERNAME``, ``PORTAL_SMTP_PASSWORD``, ``PORTAL_SMTP_STARTTLS`` (false),
+``PORTAL_SMTP_TIMEOUT`` (30 seconds). The sender address is ``PORTAL_MAIL_FROM``.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+
+from portal import hookimpl
+from portal.config import ConfigError, Settings
+from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
+
+KNOWN = {"host", "port", "username", "password", "starttls", "timeout"}
+
+
+def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text)
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+class SmtpTransport(MailTransport):
+    name = "smtp"
+    settings_prefix = "SMTP_"
+
+    def __init__(self, settings: Settings, options: dict[str, str]) -> None:
+        super().__init__(settings, options)
+        unknown = set(options) - KNOWN
+        if unknown:
+            raise ConfigError(f"PORTAL_SMTP_{sorted(unknown)[0].upper()}: unknown setting")
+        self.host = options.get("host", "localhost")
+        try:
+            self.port = int(options.get("port", "25"))
+            self.timeout = float(options.get("timeout", "30"))
+        except ValueError:
+            raise ConfigError("PORTAL_SMTP_PORT / PORTAL_SMTP_TIMEOUT: expected a number") from None
+        starttls = options.get("starttls", "false").lower()
+        if starttls not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError("PORTAL_SMTP_STARTTLS: expected true or false")
+        self.starttls = starttls in ("true", "1", "yes")
+        self.username = options.get("username") or None
+        self.password = options.get("password") or None
+
+    async def send(self, mail: OutgoingMail) -> None:
+        message = build_message(mail, self.settings.mail_from)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                start_tls=self.starttls,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise MailDeliveryError(f"recipient refused: {exc}", permanent=True) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailDeliveryError(f"SMTP {self.host}:{self.port}: {exc}") from exc
+
+
+@hookimpl
+def register_mail_transports() -> list[type[MailTransport]]:
+    return [SmtpTransport]

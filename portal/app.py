@@ -1,0 +1,181 @@
+"""The application factory: ``create_app()`` is a few short ``configure_*`` steps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import ChoiceLoader, FileSystemLoader
+from quart import Quart, Response, abort, g, request
+from werkzeug.exceptions import HTTPException
+
+from portal import db, i18n, security
+from portal.config import LOCALES, MB, Settings, load_settings
+from portal.context import Portal, portal
+from portal.plugins import load_providers, make_plugin_manager, translation_dirs
+from portal.services import outbox
+from portal.views import common, compose, recipient, sender, sent
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+FORM_BODY_LIMIT = 1 * MB  # bodies of ordinary (non-upload) forms
+
+
+def create_app(
+    config_override: Mapping[str, Any] | None = None, plugins: Sequence[object] | None = None
+) -> Quart:
+    """Build the portal.
+
+    ``config_override`` (lower-case setting names) wins over ``PORTAL_*`` variables;
+    ``plugins`` replaces entry-point discovery with exactly these plugin modules (tests).
+    Raises :class:`portal.config.ConfigError` for any bad setting or missing plugin.
+    """
+    settings = load_settings(override=config_override)
+    pm = make_plugin_manager(plugins)
+    app = Quart(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
+    app.extensions["sinetti"] = Portal(settings, pm, load_providers(pm, settings))
+    configure_quart(app, settings)
+    configure_i18n(app, settings)
+    configure_templates(app)
+    configure_security(app, settings)
+    configure_lifecycle(app, settings)
+    configure_views(app)
+    return app
+
+
+def configure_quart(app: Quart, settings: Settings) -> None:
+    app.secret_key = settings.secret_key
+    app.config.update(
+        SESSION_COOKIE_NAME="sinetti_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.https,
+        # Uploads are checked by our own streaming parser; this only stops absurd bodies early.
+        MAX_CONTENT_LENGTH=settings.max_attachments_bytes + 16 * MB,
+        BODY_TIMEOUT=3600,
+        RESPONSE_TIMEOUT=3600,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+
+
+def configure_i18n(app: Quart, settings: Settings) -> None:
+    i18n.load_catalogs(translation_dirs(portal_of(app).pm))
+
+    @app.before_request
+    async def choose_locale() -> None:
+        chosen = request.args.get("lang")
+        if chosen in LOCALES:
+            g.remember_locale = chosen
+        else:
+            chosen = request.cookies.get(i18n.COOKIE)
+            if chosen not in LOCALES:
+                chosen = i18n.negotiate(request.headers.get("Accept-Language"), settings.default_locale)
+        i18n.set_locale(chosen)
+
+    @app.after_request
+    async def remember_locale(response: Response) -> Response:
+        chosen = g.get("remember_locale")
+        if chosen:
+            response.set_cookie(
+                i18n.COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax",
+                secure=settings.https, httponly=True,
+            )
+        return response
+
+
+def lang_url(code: str) -> str:
+    """The current page in another language (``?lang=`` kept with the other arguments)."""
+    args = {key: value for key, value in request.args.items() if key != "lang"}
+    args["lang"] = code
+    return f"{request.path}?{urlencode(args)}"
+
+
+def configure_templates(app: Quart) -> None:
+    theme = portal_of(app).providers.theme
+    loaders = [FileSystemLoader(str(HERE / "templates"))]
+    if theme.templates_dir is not None:
+        loaders.insert(0, FileSystemLoader(str(theme.templates_dir)))
+    app.jinja_loader = ChoiceLoader(loaders)  # type: ignore[assignment]
+    app.jinja_options = {**app.jinja_options, "extensions": ["jinja2.ext.i18n"], "trim_blocks": True, "lstrip_blocks": True}
+    app.jinja_env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+    @app.context_processor
+    async def globals_for_templates() -> dict[str, Any]:
+        locale = i18n.current_locale()
+        return {
+            "locale": locale,
+            "languages": i18n.LANGUAGE_NAMES,
+            "lang_url": lang_url,
+            "csrf_token": security.csrf_token,
+            "theme": theme,
+            "organisation": theme.text("organisation", locale),
+            "service_title": theme.text("title", locale),
+        }
+
+
+def configure_security(app: Quart, settings: Settings) -> None:
+    @app.before_request
+    async def limit_and_check_csrf() -> None:
+        view = app.view_functions.get(request.url_rule.endpoint) if request.url_rule else None
+        streams = getattr(view, "streams_body", False)
+        if not streams and (request.content_length or 0) > FORM_BODY_LIMIT:
+            abort(413)
+        await security.check_csrf()
+
+    @app.after_request
+    async def headers(response: Response) -> Response:
+        return security.set_security_headers(response, https=settings.https)
+
+
+def configure_lifecycle(app: Quart, settings: Settings) -> None:
+    providers = portal_of(app).providers
+    tasks: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def start() -> None:
+        await db.connect(settings)
+        for provider in providers.all():
+            await provider.open()
+        tasks.append(
+            asyncio.create_task(
+                outbox.run_worker(
+                    providers.mail, providers.sms, settings.outbox_poll_seconds,
+                    settings.outbox_max_attempts,
+                )
+            )
+        )
+
+    @app.after_serving
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tasks.clear()
+        for provider in providers.all():
+            await provider.close()
+        await db.close()
+
+
+def configure_views(app: Quart) -> None:
+    for blueprint in (common.bp, sender.bp, compose.bp, sent.bp, recipient.bp):
+        app.register_blueprint(blueprint)
+    for batch in portal_of(app).pm.hook.register_blueprints():
+        for blueprint in batch:
+            app.register_blueprint(blueprint)
+    app.register_error_handler(HTTPException, common.http_error)  # type: ignore[type-var]
+    app.register_error_handler(Exception, common.server_error)
+
+
+def portal_of(app: Quart) -> Portal:
+    return app.extensions["sinetti"]  # type: ignore[no-any-return]
+
+
+__all__ = ["create_app", "portal"]

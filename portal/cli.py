@@ -1,0 +1,86 @@
+"""``sinetti serve | migrate | outbox``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from portal.config import ConfigError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    from portal.app import create_app
+
+    create_app()  # validate the configuration and plugins before starting any worker
+    if not args.no_migrate:
+        _migrate(args)
+    config = Config()
+    config.application_path = "portal.asgi:app"
+    config.bind = [f"{args.host}:{args.port}"]
+    config.workers = args.workers
+    config.accesslog = "-" if args.access_log else None
+    config.errorlog = "-"
+    config.h11_max_incomplete_size = 64 * 1024
+    config.keep_alive_timeout = 75
+    print(f"Sinetti is listening on http://{args.host}:{args.port}/", flush=True)
+    return run(config)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from portal import db
+
+    settings = load_settings()
+    asyncio.run(db.migrate(settings))
+    print("Database is up to date.", flush=True)
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from tortoise import Tortoise
+
+    from portal import db
+    from portal.models import OutboxItem, OutboxStatus
+    from portal.services import outbox
+
+    async def report() -> None:
+        await db.connect(load_settings())
+        try:
+            for status, count in (await outbox.summary()).items():
+                print(f"{status}: {count}")
+            for item in await OutboxItem.filter(status=OutboxStatus.FAILED).order_by("-id").limit(20):
+                print(f"failed #{item.id} {item.channel} to {item.to_address}: {item.last_error}")
+        finally:
+            await Tortoise.close_connections()
+
+    asyncio.run(report())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sinetti", description="Sinetti secure-message portal")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the portal (Hypercorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action="store_true")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    serve.set_defaults(func=_serve)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    commands.add_parser("outbox", help="show queued and failed e-mail and SMS").set_defaults(func=_outbox)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"sinetti: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Typed settings, read once from ``PORTAL_*`` environment variables (and an optional TOML file).
+
+Every core setting is a field of :class:`Settings`. Variables with a prefix that a selected
+plugin claims (``PORTAL_SMTP_*`` for the ``smtp`` mail transport, say) are handed to that
+plugin as ``plugin_options``. Anything else that starts with ``PORTAL_`` stops start-up: a
+misspelled variable must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "PORTAL_"
+LOCALES = ("fi", "sv", "en")
+MB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or invalid. The message names the variable."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{PREFIX}{name.upper()}: expected true or false, got {raw!r}")
+
+
+def _parse_int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name.upper()}: expected a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{PREFIX}{name.upper()}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in raw.replace(";", ",").split(",") if part.strip())
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The portal's configuration. Field ``foo_bar`` is read from ``PORTAL_FOO_BAR``."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    storage: str = "local"
+    mail: str = "dev"
+    mail_from: str = "sinetti@localhost"
+    sms: str = "dev"
+    allowed_recipient_domains: tuple[str, ...] = ("example.fi",)
+    theme: str = "default"
+    default_locale: str = "fi"
+    timezone: str = "Europe/Helsinki"
+    max_attachments_bytes: int = 400 * MB
+    max_recipients: int = 50
+    phone_suffix: str = ".sec"
+    link_valid_days: int = 30
+    registrations_per_address_per_day: int = 5
+    registrations_per_ip_per_hour: int = 30
+    session_idle_minutes: int = 60
+    outbox_poll_seconds: int = 5
+    outbox_max_attempts: int = 12
+    config_file: str = ""
+    #: PORTAL_* variables no core field knows; the selected plugins claim them by prefix.
+    plugin_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def url(self, path: str) -> str:
+        """An absolute URL of the portal for ``path`` (used in e-mails)."""
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def options_for(self, prefix: str) -> dict[str, str]:
+        """The plugin options under ``prefix`` (``"SMTP_"``), keys lower-cased and unprefixed."""
+        return {
+            key[len(prefix) :].lower(): value
+            for key, value in self.plugin_options.items()
+            if key.startswith(prefix)
+        }
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "plugin_options"}
+
+
+def _convert(name: str, raw: Any) -> Any:
+    field = _FIELDS[name]
+    default = field.default
+    if isinstance(raw, bool | int) and not isinstance(default, str | Path | tuple):
+        return raw
+    if isinstance(raw, list):
+        raw = ",".join(str(item) for item in raw)
+    raw = str(raw)
+    if isinstance(default, bool):
+        return _parse_bool(name, raw)
+    if isinstance(default, int):
+        return _parse_int(name, raw, minimum=1)
+    if isinstance(default, tuple):
+        return _parse_list(raw)
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw.strip()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, override: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read, validate and complete the settings.
+
+    ``environ`` defaults to ``os.environ``; ``override`` (lower-case field names) wins over both
+    the environment and the TOML file and is what tests use.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    plugin_options: dict[str, str] = {}
+
+    file_name = (override or {}).get("config_file") or environ.get(PREFIX + "CONFIG_FILE", "")
+    if file_name:
+        try:
+            with open(file_name, "rb") as fh:
+                from_file = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{PREFIX}CONFIG_FILE: cannot read {file_name}: {exc}") from None
+        for key, raw in from_file.items():
+            _take(key.lower(), raw, values, plugin_options)
+
+    for key, raw in environ.items():
+        if key.startswith(PREFIX):
+            _take(key[len(PREFIX) :].lower(), raw, values, plugin_options)
+
+    for key, raw in (override or {}).items():
+        if key == "plugin_options":
+            plugin_options.update(raw)
+        else:
+            _take(key, raw, values, plugin_options)
+
+    settings = Settings(**values, plugin_options=plugin_options)
+    return _complete(settings)
+
+
+def _take(key: str, raw: Any, values: dict[str, Any], plugin_options: dict[str, str]) -> None:
+    if key in _FIELDS:
+        values[key] = _convert(key, raw)
+    else:
+        plugin_options[key.upper()] = str(raw)
+
+
+def _complete(settings: Settings) -> Settings:
+    """Check cross-field rules and fill in derived defaults."""
+    parts = urlsplit(settings.base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{PREFIX}BASE_URL: expected an http(s) URL, got {settings.base_url!r}")
+    if settings.default_locale not in LOCALES:
+        raise ConfigError(
+            f"{PREFIX}DEFAULT_LOCALE: expected one of {', '.join(LOCALES)}, "
+            f"got {settings.default_locale!r}"
+        )
+    if not settings.allowed_recipient_domains:
+        raise ConfigError(f"{PREFIX}ALLOWED_RECIPIENT_DOMAINS: list at least one domain")
+    if not settings.phone_suffix.startswith(".") or len(settings.phone_suffix) < 2:
+        raise ConfigError(f"{PREFIX}PHONE_SUFFIX: must start with a dot, e.g. .sec")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{PREFIX}TIMEZONE: unknown time zone {settings.timezone!r}") from None
+
+    data_dir = settings.data_dir.resolve()
+    changes: dict[str, Any] = {"data_dir": data_dir}
+    if not settings.database_url:
+        changes["database_url"] = f"sqlite://{data_dir / 'sinetti.sqlite3'}"
+    elif not settings.database_url.startswith(("sqlite://", "postgres://", "asyncpg://")):
+        raise ConfigError(
+            f"{PREFIX}DATABASE_URL: expected sqlite://… or postgres://…, "
+            f"got {settings.database_url.split(':', 1)[0]}://…"
+        )
+    if not settings.secret_key:
+        changes["secret_key"] = _stored_secret_key(data_dir)
+    elif len(settings.secret_key) < 32:
+        raise ConfigError(f"{PREFIX}SECRET_KEY: use at least 32 random characters")
+    return dataclasses.replace(settings, **changes)
+
+
+def _stored_secret_key(data_dir: Path) -> str:
+    """A development convenience: a random key kept in the data directory across restarts."""
+    path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

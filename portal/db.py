@@ -1,0 +1,63 @@
+"""Database set-up: the tortoise configuration, connect/close and migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext, set_global_context
+from tortoise.migrations.api import migrate as run_migrations
+
+from portal.config import Settings
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    url = settings.database_url
+    if url.startswith("sqlite://"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": ["portal.models"],
+                "default_connection": "default",
+                "migrations": "portal.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def connect(settings: Settings) -> None:
+    """Connect for the whole process.
+
+    tortoise 1.x keeps connections per asyncio task; Quart's ``before_serving`` runs in another
+    task than the requests, so the context is made global (see FIELD-NOTES).
+    """
+    ctx = await Tortoise.init(config=tortoise_config(settings))
+    set_global_context(ctx)
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every pending migration (in a context of its own, closed afterwards)."""
+    config = tortoise_config(settings)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        await run_migrations(config=config)
+
+
+def __getattr__(name: str) -> Any:
+    """``portal.db.TORTOISE_ORM``: the configuration the ``tortoise`` CLI asks for
+    (``tortoise -c portal.db.TORTOISE_ORM makemigrations``)."""
+    if name == "TORTOISE_ORM":
+        from portal.config import load_settings
+
+        return tortoise_config(load_settings())
+    raise AttributeError(name)

@@ -1,0 +1,100 @@
+"""Every hook of Sinetti, in one place.
+
+A plugin is a module or object with functions named like these, decorated with
+``@portal.hookimpl``, and made known to Sinetti through the ``sinetti`` entry-point group of
+its package (see the README). The built-in parts of the portal are plugins loaded exactly the
+same way.
+
+Hooks named ``register_*`` return classes or objects and do no I/O; the work happens on the
+provider's own async methods. Event hooks (``message_sent``…) are called after the fact and
+their return value is ignored; they must not raise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from quart import Blueprint
+
+    from portal.mail.base import MailTransport
+    from portal.models import Message
+    from portal.sms.base import SmsGateway
+    from portal.storage.base import StorageBackend
+    from portal.themes import Theme
+    from portal.verification.base import VerificationProvider
+
+hookspec = pluggy.HookspecMarker("sinetti")
+hookimpl = pluggy.HookimplMarker("sinetti")
+
+
+@hookspec
+def register_storage_backends() -> list[type[StorageBackend]]:
+    """Return storage backend classes this plugin provides.
+
+    Called once at start-up. Each class has a unique ``name``; ``PORTAL_STORAGE`` picks one.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_verification_providers() -> list[type[VerificationProvider]]:
+    """Return verification provider classes (how a recipient proves who they are).
+
+    Called once at start-up. ``none`` is the default; a recipient address with the phone suffix
+    uses ``sms-pin``.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_mail_transports() -> list[type[MailTransport]]:
+    """Return mail transport classes. ``PORTAL_MAIL`` picks one. Called once at start-up."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_sms_gateways() -> list[type[SmsGateway]]:
+    """Return SMS gateway classes. ``PORTAL_SMS`` picks one. Called once at start-up."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_themes() -> list[Theme]:
+    """Return :class:`portal.themes.Theme` objects. ``PORTAL_THEME`` picks one."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_blueprints() -> list[Blueprint]:
+    """Return Quart blueprints with pages of this plugin.
+
+    Called once at start-up, after the providers were chosen; a plugin whose pages only make
+    sense with one of its providers selected checks ``current_app`` in its views.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_translation_dirs() -> list[Path]:
+    """Return folders with ``<locale>/LC_MESSAGES/messages.mo`` catalogs of this plugin.
+
+    They are merged over the core catalog, so a plugin translates its own strings.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def message_sent(message: Message) -> None:
+    """Called after a message was sent and committed (recipients and attachments stored,
+    notifications queued). ``message`` has ``recipients`` and ``attachments`` prefetched.
+    Use it for audit logs or integrations; it must not raise and must not block.
+    """
+
+
+@hookspec
+def sender_registered(email: str, new_sender: bool) -> None:
+    """Called after a registration e-mail was queued for ``email``."""

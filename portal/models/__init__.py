@@ -1,0 +1,18 @@
+"""The database models, one module per aggregate."""
+
+from portal.models.message import Attachment, Message, MessageStatus, Recipient
+from portal.models.outbox import Channel, OutboxItem, OutboxStatus
+from portal.models.sender import RegistrationEvent, Sender, SenderLink
+
+__all__ = [
+    "Attachment",
+    "Channel",
+    "Message",
+    "MessageStatus",
+    "OutboxItem",
+    "OutboxStatus",
+    "Recipient",
+    "RegistrationEvent",
+    "Sender",
+    "SenderLink",
+]

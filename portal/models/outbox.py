@@ -1,0 +1,37 @@
+"""The outbox: every e-mail and SMS is written here in the same transaction as the change that
+caused it, then delivered by a background task with retries."""
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxItem(Model):
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharEnumField(Channel, max_length=8)
+    to_address = fields.CharField(max_length=320)
+    subject = fields.CharField(max_length=255, default="")
+    text = fields.TextField()
+    html = fields.TextField(null=True)
+    status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_item"

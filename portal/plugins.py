@@ -1,0 +1,130 @@
+"""The plugin manager: finds plugins, collects what they register, picks what is configured.
+
+Installed is not enabled: every installed plugin may register providers, but only the ones the
+configuration names are instantiated. A configured name that no plugin provides stops start-up
+with a message that lists what is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pluggy
+
+from portal import hookspecs
+from portal.config import PREFIX, ConfigError, Settings
+from portal.mail.base import MailTransport
+from portal.providers import Provider
+from portal.sms.base import SmsGateway
+from portal.storage.base import StorageBackend
+from portal.themes import Theme
+from portal.verification.base import VerificationProvider
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "sinetti"
+DEFAULT_VERIFICATION = "none"
+PHONE_VERIFICATION = "sms-pin"
+
+P = TypeVar("P", bound=Provider)
+
+
+def make_plugin_manager(plugins: Sequence[object] | None = None) -> pluggy.PluginManager:
+    """Load plugins from the ``sinetti`` entry points, or exactly ``plugins`` when given.
+
+    Tests pass ``plugins`` so that they never depend on what happens to be installed.
+    """
+    pm = pluggy.PluginManager("sinetti")
+    pm.add_hookspecs(hookspecs)
+    if plugins is None:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    else:
+        for plugin in plugins:
+            pm.register(plugin)
+    pm.check_pending()
+    return pm
+
+
+def _collect(results: Iterable[list[Any]], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for batch in results:
+        for item in batch:
+            if item.name in found:
+                raise ConfigError(f"two plugins provide the {kind} {item.name!r}")
+            found[item.name] = item
+    return found
+
+
+def _choose(available: dict[str, Any], name: str, kind: str, variable: str) -> Any:
+    if name not in available:
+        installed = ", ".join(sorted(available)) or "none"
+        raise ConfigError(
+            f"{PREFIX}{variable}={name}: no installed plugin provides the {kind} {name!r} "
+            f"(installed: {installed})"
+        )
+    return available[name]
+
+
+@dataclasses.dataclass
+class Providers:
+    """The provider instances this process uses, chosen from the registered classes."""
+
+    storage: StorageBackend
+    mail: MailTransport
+    sms: SmsGateway
+    verification: dict[str, VerificationProvider]
+    theme: Theme
+    themes: dict[str, Theme]
+
+    def all(self) -> list[Provider]:
+        return [self.storage, self.mail, self.sms, *self.verification.values()]
+
+
+def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
+    """Instantiate the configured providers and check every ``PORTAL_*`` variable is claimed."""
+    hook = pm.hook
+    storages = _collect(hook.register_storage_backends(), "storage backend")
+    mails = _collect(hook.register_mail_transports(), "mail transport")
+    smses = _collect(hook.register_sms_gateways(), "SMS gateway")
+    verifications = _collect(hook.register_verification_providers(), "verification provider")
+    themes = _collect(hook.register_themes(), "theme")
+
+    chosen: list[type[Provider]] = [
+        _choose(storages, settings.storage, "storage backend", "STORAGE"),
+        _choose(mails, settings.mail, "mail transport", "MAIL"),
+        _choose(smses, settings.sms, "SMS gateway", "SMS"),
+    ]
+    for required in (DEFAULT_VERIFICATION, PHONE_VERIFICATION):
+        _choose(verifications, required, "verification provider", "VERIFICATION")
+    theme = _choose(themes, settings.theme, "theme", "THEME")
+
+    installed = [*storages.values(), *mails.values(), *smses.values(), *verifications.values()]
+    _check_unclaimed(settings, installed)
+
+    def make(cls: type[P]) -> P:
+        return cls(settings, settings.options_for(cls.settings_prefix) if cls.settings_prefix else {})
+
+    storage_cls, mail_cls, sms_cls = chosen
+    return Providers(
+        storage=make(storage_cls),  # type: ignore[arg-type]
+        mail=make(mail_cls),  # type: ignore[arg-type]
+        sms=make(sms_cls),  # type: ignore[arg-type]
+        verification={name: make(cls) for name, cls in verifications.items()},
+        theme=theme,
+        themes=themes,
+    )
+
+
+def _check_unclaimed(settings: Settings, classes: Iterable[type[Provider]]) -> None:
+    prefixes = tuple(cls.settings_prefix for cls in classes if cls.settings_prefix)
+    for key in sorted(settings.plugin_options):
+        if not prefixes or not key.startswith(prefixes):
+            raise ConfigError(f"{PREFIX}{key}: unknown setting")
+
+
+def translation_dirs(pm: pluggy.PluginManager) -> list[Path]:
+    return [path for batch in pm.hook.register_translation_dirs() for path in batch]

@@ -1,0 +1,1 @@
+"""Business logic. No HTTP here: views parse requests, call these, and render."""

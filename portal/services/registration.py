@@ -1,0 +1,95 @@
+"""Registering a sender: validate the address, rate-limit, e-mail a personal link.
+
+The personal link is valid for ``link_valid_days`` from its last use (a sliding window).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from enum import StrEnum
+
+from email_validator import EmailNotValidError, validate_email
+from tortoise.transactions import in_transaction
+
+from portal.config import Settings
+from portal.models import RegistrationEvent, Sender, SenderLink
+from portal.security import hash_token, new_token
+from portal.services import clock, notifications, outbox
+
+
+class RegistrationRefused(Exception):
+    """The address is invalid or a limit was reached; ``reason`` says which."""
+
+    class Reason(StrEnum):
+        INVALID_ADDRESS = "invalid"
+        ADDRESS_LIMIT = "address-limit"
+        CLIENT_LIMIT = "client-limit"
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+class LinkInvalid(Exception):
+    """The personal link is unknown or has expired."""
+
+    def __init__(self, expired: bool) -> None:
+        super().__init__("expired" if expired else "unknown")
+        self.expired = expired
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    email: str
+    new_sender: bool
+
+
+def normalise_address(raw: str) -> str:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise RegistrationRefused(RegistrationRefused.Reason.INVALID_ADDRESS) from None
+
+
+async def register(settings: Settings, raw_email: str, client_ip: str, locale: str) -> Registration:
+    """Create (or find) the sender and queue an e-mail with a new personal link.
+
+    The caller shows the same page whether or not the sender existed: ``new_sender`` is for
+    the ``sender_registered`` hook, never for the response.
+    """
+    email = normalise_address(raw_email)
+    current = clock.now()
+    per_address = await RegistrationEvent.filter(
+        email=email.lower(), created_at__gte=current - timedelta(days=1)
+    ).count()
+    if per_address >= settings.registrations_per_address_per_day:
+        raise RegistrationRefused(RegistrationRefused.Reason.ADDRESS_LIMIT)
+    per_client = await RegistrationEvent.filter(
+        client_ip=client_ip, created_at__gte=current - timedelta(hours=1)
+    ).count()
+    if per_client >= settings.registrations_per_ip_per_hour:
+        raise RegistrationRefused(RegistrationRefused.Reason.CLIENT_LIMIT)
+
+    token = new_token()
+    async with in_transaction():
+        sender, created = await Sender.get_or_create(email=email.lower())
+        await SenderLink.create(sender=sender, token_hash=hash_token(token), last_used_at=current)
+        await RegistrationEvent.create(email=email.lower(), client_ip=client_ip)
+        mail = await notifications.registration_mail(settings, email, token, locale)
+        await outbox.enqueue_mail(mail)
+    outbox.wake()
+    return Registration(email=email, new_sender=created)
+
+
+async def authenticate(settings: Settings, token: str) -> Sender:
+    """The sender of a personal link; using it slides its validity forward."""
+    link = await SenderLink.get_or_none(token_hash=hash_token(token)).prefetch_related("sender")
+    if link is None:
+        raise LinkInvalid(expired=False)
+    current = clock.now()
+    if link.last_used_at < current - timedelta(days=settings.link_valid_days):
+        raise LinkInvalid(expired=True)
+    link.last_used_at = current
+    await link.save(update_fields=["last_used_at"])
+    return link.sender

@@ -1,0 +1,230 @@
+"""Pytest fixtures for Sinetti and for plugin authors (loaded as the ``sinetti`` pytest plugin).
+
+    async def test_something(portal_app, client, sign_in): ...
+
+- ``portal_config``: the settings override of one test (a fresh data directory and database).
+  Set ``SINETTI_TEST_DATABASE_URL=postgres://user:pass@host:port`` to run on PostgreSQL: each
+  test gets a database of its own, dropped afterwards.
+- ``portal_plugins``: the plugin modules loaded (the built-ins; override to add your own).
+- ``portal_app``: the app, migrated and started (``before_serving`` ran), ``client`` its client.
+- ``smtp_server``: a real SMTP server (aiosmtpd) on loopback capturing every mail.
+- ``sign_in``: registers an address and opens its personal link in ``client``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email
+import email.policy
+import os
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+BUILTIN_PLUGINS = (
+    "sinetti_storage_local",
+    "sinetti_verification_basic",
+    "sinetti_mail_smtp",
+    "sinetti_devbox",
+    "sinetti_theme_default",
+    "sinetti_theme_valtori",
+)
+LINK = re.compile(r"https?://[^\s\"<>]+/(?:s|m)/[A-Za-z0-9_-]{40,}")
+
+
+def builtin_plugins() -> list[object]:
+    import importlib
+
+    return [importlib.import_module(name) for name in BUILTIN_PLUGINS]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def links_in(text: str) -> list[str]:
+    return LINK.findall(text)
+
+
+# -- database -----------------------------------------------------------------------------
+
+
+async def _postgres_admin(base_url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base_url.replace("postgres://", "postgresql://", 1).rstrip("/") + "/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def portal_database(tmp_path: Path) -> AsyncIterator[str]:
+    """A database URL for one test: SQLite in ``tmp_path``, or a fresh PostgreSQL database."""
+    base = os.environ.get("SINETTI_TEST_DATABASE_URL", "")
+    if not base:
+        yield f"sqlite://{tmp_path / 'test.sqlite3'}"
+        return
+    name = f"sinetti_test_{uuid.uuid4().hex[:12]}"
+    await _postgres_admin(base, f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rstrip("/") + "/" + name
+    finally:
+        await _postgres_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- the app --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def portal_plugins() -> list[object]:
+    return builtin_plugins()
+
+
+@pytest.fixture
+def portal_config(tmp_path: Path, portal_database: str) -> dict[str, Any]:
+    return {
+        "data_dir": str(tmp_path / "data"),
+        "database_url": portal_database,
+        "secret_key": "test-secret-key-" + "x" * 32,
+        "allowed_recipient_domains": "example.fi,valtori.fi",
+        "base_url": "http://portal.test",
+        "outbox_poll_seconds": 1,
+    }
+
+
+@pytest_asyncio.fixture
+async def portal_app(portal_config: dict[str, Any], portal_plugins: list[object]) -> AsyncIterator[Any]:
+    from portal import db
+    from portal.app import create_app
+    from portal.config import load_settings
+
+    await db.migrate(load_settings(override=portal_config))
+    app = create_app(portal_config, plugins=portal_plugins)
+    async with app.test_app() as test_app:
+        yield test_app
+
+
+@pytest.fixture
+def client(portal_app: Any) -> Any:
+    return portal_app.test_client()
+
+
+def outbox_texts() -> Awaitable[list[tuple[str, str]]]:
+    """(recipient, text) of every queued or sent mail still holding its text."""
+    from portal.models import OutboxItem
+
+    async def fetch() -> list[tuple[str, str]]:
+        return [(item.to_address, item.text) for item in await OutboxItem.all().order_by("id")]
+
+    return fetch()
+
+
+@pytest.fixture
+def sign_in(client: Any) -> Callable[[str], Awaitable[str]]:
+    """``await sign_in("a@example.com")`` registers and follows the personal link; returns it.
+
+    The link is read from the outbox before the worker delivers it (the dev transport).
+    """
+
+    async def run(address: str = "sender@example.com") -> str:
+        page = await client.get("/")
+        csrf = csrf_from(await page.get_data(as_text=True))
+        response = await client.post("/", form={"email": address, "csrf_token": csrf})
+        assert response.status_code == 200, await response.get_data(as_text=True)
+        link = await _wait_for_link(address)
+        path = "/" + link.split("/", 3)[3]
+        response = await client.get(path)
+        assert response.status_code == 303, response.status_code
+        return path
+
+    return run
+
+
+async def _wait_for_link(address: str) -> str:
+    from portal.models import OutboxItem
+
+    # The registration mail is queued in the same transaction as the link; read it from the
+    # outbox (its text is cleared once delivered, so look in the dev mailbox too).
+    for _ in range(100):
+        item = await OutboxItem.filter(to_address=address).order_by("-id").first()
+        if item is not None and item.text:
+            found = links_in(item.text)
+            if found:
+                return found[0]
+        await asyncio.sleep(0.02)
+    from portal.context import portal
+
+    from sinetti_devbox import read_mailbox
+
+    for entry in reversed(read_mailbox(portal().settings.data_dir)):
+        if entry["to"] == address and links_in(entry["text"]):
+            return links_in(entry["text"])[0]
+    raise AssertionError(f"no registration link for {address}")
+
+
+# -- SMTP -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CapturedMail:
+    mail_from: str
+    recipients: list[str]
+    message: EmailMessage
+
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        return part.get_content() if part else ""
+
+    def html(self) -> str:
+        part = self.message.get_body(preferencelist=("html",))
+        return part.get_content() if part else ""
+
+
+@dataclasses.dataclass
+class SmtpServer:
+    host: str
+    port: int
+    messages: list[CapturedMail]
+
+    def to(self, address: str) -> list[CapturedMail]:
+        return [m for m in self.messages if address in m.recipients]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+    from aiosmtpd.controller import Controller
+
+    captured: list[CapturedMail] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            captured.append(CapturedMail(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            return "250 Message accepted"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, captured)
+    finally:
+        controller.stop()

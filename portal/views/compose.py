@@ -1,0 +1,154 @@
+"""Compose, send, cancel and help."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from quart import Blueprint, request
+
+from portal import sessions
+from portal.context import portal
+from portal.i18n import L_, _, current_locale
+from portal.models import Attachment, Message, Sender
+from portal.security import csrf_valid, streams_its_body
+from portal.services import compose
+from portal.services.compose import ComposeForm
+from portal.services.files import format_size
+from portal.services.uploads import UploadRejected, delete_files, stream_form
+from portal.web import is_htmx, redirect, render_page
+
+bp = Blueprint("compose", __name__)
+
+UPLOAD_ERRORS = {
+    "csrf": L_("Your session has expired or the form is out of date. Reload the page and try again."),
+    "malformed": L_("The form could not be read. Reload the page and try again."),
+}
+
+
+def sender_required(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @wraps(view)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sender = await sessions.current_sender()
+        if sender is None:
+            return await render_page("session_ended.html", status=401)
+        return await view(sender, *args, **kwargs)
+
+    return wrapper
+
+
+async def _render_compose(
+    sender: Sender,
+    draft: Message | None,
+    form: ComposeForm,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> Any:
+    settings = portal().settings
+    attachments = list(await Attachment.filter(message_id=draft.id)) if draft else []
+    used = sum(a.size for a in attachments)
+    return await render_page(
+        "compose.html",
+        status=status,
+        sender=sender,
+        form=form,
+        errors=errors or {},
+        attachments=attachments,
+        allowed_domains=settings.allowed_recipient_domains,
+        phone_suffix=settings.phone_suffix,
+        max_bytes=format_size(settings.max_attachments_bytes),
+        remaining_bytes=format_size(max(settings.max_attachments_bytes - used, 0)),
+        format_size=format_size,
+    )
+
+
+@bp.get("/compose")
+@sender_required
+async def compose_form(sender: Sender) -> Any:
+    draft = await compose.get_draft(sender.id, sessions.draft_id())
+    form = ComposeForm.from_draft(draft) if draft else ComposeForm()
+    return await _render_compose(sender, draft, form)
+
+
+@bp.post("/compose")
+@streams_its_body
+@sender_required
+async def send(sender: Sender) -> Any:
+    settings = portal().settings
+    storage = portal().providers.storage
+    draft = await compose.get_draft(sender.id, sessions.draft_id())
+    budget = settings.max_attachments_bytes - await compose.attached_bytes(draft)
+    try:
+        parsed = await stream_form(
+            request.body, request.headers.get("Content-Type", ""), storage, budget, csrf_valid
+        )
+    except UploadRejected as rejected:
+        form = ComposeForm.from_draft(draft) if draft else ComposeForm()
+        if rejected.reason == "too-large":
+            message = _(
+                "The attachments are too large: together they can be at most %(limit)s. "
+                "Nothing of this upload was kept."
+            ) % {"limit": format_size(settings.max_attachments_bytes)}
+            return await _render_compose(sender, draft, form, {"attachments": [message]}, 413)
+        return await _render_compose(
+            sender, draft, form, {"form": [str(UPLOAD_ERRORS[rejected.reason])]}, 400
+        )
+
+    form = ComposeForm.from_fields(parsed.fields)
+    checked = compose.validate(settings, form)
+    attach_only = parsed.fields.get("action") == "attach"
+    if attach_only or checked.errors:
+        try:
+            draft = await compose.save_draft(sender.id, draft, form, parsed.files, current_locale())
+        except BaseException:
+            await delete_files(storage, parsed.files)
+            raise
+        sessions.remember_draft(str(draft.id))
+        if attach_only:
+            return await _render_compose(sender, draft, form)
+        return await _render_compose(sender, draft, form, checked.errors, 400)
+    try:
+        message = await compose.send(
+            settings, sender, draft, form, checked.recipients, parsed.files, current_locale()
+        )
+    except BaseException:
+        await delete_files(storage, parsed.files)
+        raise
+    sessions.remember_draft(None)
+    portal().pm.hook.message_sent(message=message)
+    return redirect(f"/sent/{message.id}")
+
+
+@bp.post("/compose/attachments/<int:attachment_id>/remove")
+@sender_required
+async def remove_attachment(sender: Sender, attachment_id: int) -> Any:
+    draft = await compose.get_draft(sender.id, sessions.draft_id())
+    if draft is not None:
+        await compose.remove_attachment(portal().providers.storage, draft, attachment_id)
+    if is_htmx():
+        # htmx swaps only the list of attached files: what is typed in the form stays.
+        return await _render_compose(sender, draft, ComposeForm.from_draft(draft) if draft else ComposeForm())
+    return redirect("/compose")
+
+
+@bp.post("/compose/cancel")
+async def cancel() -> Any:
+    sender = await sessions.current_sender()
+    if sender is not None:
+        draft = await compose.get_draft(sender.id, sessions.draft_id())
+        await compose.discard(portal().providers.storage, draft)
+    sessions.sign_out()
+    return await render_page("cancelled.html")
+
+
+@bp.get("/help")
+async def help_page() -> Any:
+    settings = portal().settings
+    return await render_page(
+        "help.html",
+        phone_suffix=settings.phone_suffix,
+        max_bytes=format_size(settings.max_attachments_bytes),
+        allowed_domains=settings.allowed_recipient_domains,
+        days=settings.link_valid_days,
+    )

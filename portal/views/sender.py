@@ -1,0 +1,63 @@
+"""Start page (Sender + Continue), registration and the personal link."""
+
+from __future__ import annotations
+
+from quart import Blueprint, request
+
+from portal import sessions
+from portal.context import portal
+from portal.i18n import _, current_locale
+from portal.services import registration
+from portal.services.registration import LinkInvalid, RegistrationRefused
+from portal.web import client_ip, redirect, render_page
+
+bp = Blueprint("sender", __name__)
+
+
+def _refusal_message(reason: RegistrationRefused.Reason) -> tuple[str, int]:
+    if reason is RegistrationRefused.Reason.INVALID_ADDRESS:
+        return _("Enter your e-mail address in the form name@example.com."), 400
+    if reason is RegistrationRefused.Reason.ADDRESS_LIMIT:
+        return (
+            _(
+                "Too many registration e-mails have been sent to this address today. "
+                "Use the newest link in your mailbox, or try again tomorrow."
+            ),
+            429,
+        )
+    return _("Too many registrations from your network. Try again in an hour."), 429
+
+
+@bp.get("/")
+async def start() -> object:
+    return await render_page("start.html", email="", errors={})
+
+
+@bp.post("/")
+async def register() -> object:
+    form = await request.form
+    email = form.get("email", "").strip()
+    settings = portal().settings
+    try:
+        result = await registration.register(settings, email, client_ip(), current_locale())
+    except RegistrationRefused as refused:
+        message, status = _refusal_message(refused.reason)
+        return await render_page("start.html", status=status, email=email, errors={"email": [message]})
+    portal().pm.hook.sender_registered(email=result.email, new_sender=result.new_sender)
+    # Registration closes any session: the sender continues from the link in their mailbox.
+    sessions.sign_out()
+    return await render_page("registered.html", email=result.email, days=settings.link_valid_days)
+
+
+@bp.get("/s/<token>")
+async def personal_link(token: str) -> object:
+    """Sign in with the personal link. A GET only signs in (and slides the link's validity):
+    it sends, deletes and uses up nothing, so mail scanners fetching it do no harm."""
+    try:
+        sender = await registration.authenticate(portal().settings, token)
+    except LinkInvalid as invalid:
+        return await render_page(
+            "link_invalid.html", status=410 if invalid.expired else 404, expired=invalid.expired
+        )
+    sessions.sign_in(sender)
+    return redirect("/compose")

@@ -1,0 +1,51 @@
+"""Small helpers every view uses: render a page (or its htmx fragment), redirect, error pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+from quart import Response, current_app, request
+from quart import redirect as quart_redirect
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true" and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+
+
+async def render_page(template_name: str, status: int = 200, **context: Any) -> Response:
+    """Render a page; an htmx request gets only the page's ``title`` and ``content`` blocks.
+
+    The fragment is a block of the same template (no second copy of the markup); htmx swaps it
+    into ``<main>`` and takes the ``<title>`` from it.
+    """
+    await current_app.update_template_context(context)
+    template = current_app.jinja_env.get_template(template_name)
+    if is_htmx():
+        ctx = template.new_context(context)
+        title = "".join([part async for part in template.blocks["title"](ctx)])
+        content = "".join([part async for part in template.blocks["content"](ctx)])
+        html = Markup("<title>{} – {}</title>\n").format(
+            Markup(title.strip()), context.get("service_title", "")
+        ) + Markup(content)
+    else:
+        html = await template.render_async(context)
+    response = Response(html, status=status, mimetype="text/html")
+    response.vary.add("HX-Request")
+    return response
+
+
+def redirect(location: str) -> Response:
+    """A 303 redirect; for htmx a full navigation (``HX-Redirect``) so the URL bar follows."""
+    if is_htmx():
+        response = Response("", status=200)
+        response.headers["HX-Redirect"] = location
+        return response
+    return quart_redirect(location, 303)
+
+
+def client_ip() -> str:
+    """The client's address as Hypercorn sees it (behind a proxy, configure the proxy-fix)."""
+    return request.remote_addr or "unknown"
