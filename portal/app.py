@@ -38,7 +38,9 @@ def create_app(
     """
     settings = load_settings(override=config_override)
     pm = make_plugin_manager(plugins)
-    app = Quart(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
+    app = Quart(
+        __name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates")
+    )
     app.extensions["sinetti"] = Portal(settings, pm, load_providers(pm, settings))
     configure_quart(app, settings)
     configure_i18n(app, settings)
@@ -76,7 +78,9 @@ def configure_i18n(app: Quart, settings: Settings) -> None:
         else:
             chosen = request.cookies.get(i18n.COOKIE)
             if chosen not in LOCALES:
-                chosen = i18n.negotiate(request.headers.get("Accept-Language"), settings.default_locale)
+                chosen = i18n.negotiate(
+                    request.headers.get("Accept-Language"), settings.default_locale
+                )
         i18n.set_locale(chosen)
 
     @app.after_request
@@ -84,8 +88,12 @@ def configure_i18n(app: Quart, settings: Settings) -> None:
         chosen = g.get("remember_locale")
         if chosen:
             response.set_cookie(
-                i18n.COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax",
-                secure=settings.https, httponly=True,
+                i18n.COOKIE,
+                chosen,
+                max_age=365 * 24 * 3600,
+                samesite="Lax",
+                secure=settings.https,
+                httponly=True,
             )
         return response
 
@@ -102,8 +110,13 @@ def configure_templates(app: Quart) -> None:
     loaders = [FileSystemLoader(str(HERE / "templates"))]
     if theme.templates_dir is not None:
         loaders.insert(0, FileSystemLoader(str(theme.templates_dir)))
-    app.jinja_loader = ChoiceLoader(loaders)  # type: ignore[assignment]
-    app.jinja_options = {**app.jinja_options, "extensions": ["jinja2.ext.i18n"], "trim_blocks": True, "lstrip_blocks": True}
+    app.jinja_loader = ChoiceLoader(loaders)
+    app.jinja_options = {
+        **app.jinja_options,
+        "extensions": ["jinja2.ext.i18n"],
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+    }
     app.jinja_env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 
     @app.context_processor
@@ -146,7 +159,9 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
         tasks.append(
             asyncio.create_task(
                 outbox.run_worker(
-                    providers.mail, providers.sms, settings.outbox_poll_seconds,
+                    providers.mail,
+                    providers.sms,
+                    settings.outbox_poll_seconds,
                     settings.outbox_max_attempts,
                 )
             )
@@ -170,12 +185,12 @@ def configure_views(app: Quart) -> None:
     for batch in portal_of(app).pm.hook.register_blueprints():
         for blueprint in batch:
             app.register_blueprint(blueprint)
-    app.register_error_handler(HTTPException, common.http_error)  # type: ignore[type-var]
+    app.register_error_handler(HTTPException, common.http_error)
     app.register_error_handler(Exception, common.server_error)
 
 
 def portal_of(app: Quart) -> Portal:
-    return app.extensions["sinetti"]  # type: ignore[no-any-return]
+    return app.extensions["sinetti"]
 
 
 __all__ = ["create_app", "portal"]

@@ -52,7 +52,9 @@ def _outbox(args: argparse.Namespace) -> int:
         try:
             for status, count in (await outbox.summary()).items():
                 print(f"{status}: {count}")
-            for item in await OutboxItem.filter(status=OutboxStatus.FAILED).order_by("-id").limit(20):
+            for item in (
+                await OutboxItem.filter(status=OutboxStatus.FAILED).order_by("-id").limit(20)
+            ):
                 print(f"failed #{item.id} {item.channel} to {item.to_address}: {item.last_error}")
         finally:
             await Tortoise.close_connections()
@@ -72,9 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     serve.set_defaults(func=_serve)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
-    commands.add_parser("outbox", help="show queued and failed e-mail and SMS").set_defaults(func=_outbox)
+    commands.add_parser("outbox", help="show queued and failed e-mail and SMS").set_defaults(
+        func=_outbox
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

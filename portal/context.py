@@ -20,4 +20,4 @@ class Portal:
 
 def portal() -> Portal:
     """The portal of the current app (inside a request or an app context)."""
-    return current_app.extensions["sinetti"]  # type: ignore[no-any-return]
+    return current_app.extensions["sinetti"]

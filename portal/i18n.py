@@ -39,9 +39,7 @@ def load_catalogs(extra_dirs: Iterable[Path] = ()) -> None:
     for locale in LOCALES:
         catalog = Translations.load(str(core_locales_dir()), [locale], "messages")
         if locale != "en" and not isinstance(catalog, Translations):
-            raise RuntimeError(
-                f"compiled catalog for {locale} is missing: run `make translations`"
-            )
+            raise RuntimeError(f"compiled catalog for {locale} is missing: run `make translations`")
         for folder in extra:
             plugin_catalog = Translations.load(str(folder), [locale], "messages")
             if isinstance(catalog, Translations) and isinstance(plugin_catalog, Translations):

@@ -106,7 +106,9 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
     _check_unclaimed(settings, installed)
 
     def make(cls: type[P]) -> P:
-        return cls(settings, settings.options_for(cls.settings_prefix) if cls.settings_prefix else {})
+        return cls(
+            settings, settings.options_for(cls.settings_prefix) if cls.settings_prefix else {}
+        )
 
     storage_cls, mail_cls, sms_cls = chosen
     return Providers(

@@ -25,8 +25,8 @@ class Provider:
         self.settings = settings
         self.options = options
 
-    async def open(self) -> None:  # noqa: B027 - optional hook
+    async def open(self) -> None:
         """Open connections or check the provider's resources; called before serving."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:
         """Release what :meth:`open` took; called after serving."""

@@ -68,7 +68,9 @@ def links_in(text: str) -> list[str]:
 async def _postgres_admin(base_url: str, sql: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(base_url.replace("postgres://", "postgresql://", 1).rstrip("/") + "/postgres")
+    conn = await asyncpg.connect(
+        base_url.replace("postgres://", "postgresql://", 1).rstrip("/") + "/postgres"
+    )
     try:
         await conn.execute(sql)
     finally:
@@ -111,7 +113,9 @@ def portal_config(tmp_path: Path, portal_database: str) -> dict[str, Any]:
 
 
 @pytest_asyncio.fixture
-async def portal_app(portal_config: dict[str, Any], portal_plugins: list[object]) -> AsyncIterator[Any]:
+async def portal_app(
+    portal_config: dict[str, Any], portal_plugins: list[object]
+) -> AsyncIterator[Any]:
     from portal import db
     from portal.app import create_app
     from portal.config import load_settings
@@ -170,9 +174,9 @@ async def _wait_for_link(address: str) -> str:
             if found:
                 return found[0]
         await asyncio.sleep(0.02)
-    from portal.context import portal
-
     from sinetti_devbox import read_mailbox
+
+    from portal.context import portal
 
     for entry in reversed(read_mailbox(portal().settings.data_dir)):
         if entry["to"] == address and links_in(entry["text"]):
@@ -216,9 +220,9 @@ def smtp_server() -> Iterator[SmtpServer]:
     captured: list[CapturedMail] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            captured.append(CapturedMail(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            captured.append(CapturedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
             return "250 Message accepted"
 
     port = free_port()

@@ -35,8 +35,17 @@ def babel(*args: str) -> None:
 
 def extract(sources: list[Path], output: Path) -> None:
     babel(
-        "extract", "-F", str(ROOT / "babel.cfg"), "-k", "L_", "--no-location", "--sort-output",
-        "--omit-header", "-o", str(output), *map(str, sources),
+        "extract",
+        "-F",
+        str(ROOT / "babel.cfg"),
+        "-k",
+        "L_",
+        "--no-location",
+        "--sort-output",
+        "--omit-header",
+        "-o",
+        str(output),
+        *map(str, sources),
     )
 
 
@@ -48,7 +57,17 @@ def update() -> None:
         for locale in LOCALES:
             po = folder / locale / "LC_MESSAGES" / "messages.po"
             if po.exists():
-                babel("update", "-i", str(pot), "-d", str(folder), "-l", locale, "--no-fuzzy-matching", "--ignore-obsolete")
+                babel(
+                    "update",
+                    "-i",
+                    str(pot),
+                    "-d",
+                    str(folder),
+                    "-l",
+                    locale,
+                    "--no-fuzzy-matching",
+                    "--ignore-obsolete",
+                )
             else:
                 babel("init", "-i", str(pot), "-d", str(folder), "-l", locale)
         fill_english(folder / "en" / "LC_MESSAGES" / "messages.po")
@@ -59,9 +78,8 @@ def fill_english(po: Path) -> None:
     with po.open("rb") as fh:
         catalog = read_po(fh, locale="en")
     for message in catalog:
-        if message.id and not message.string:
-            message.string = message.id
-        elif message.id and isinstance(message.id, tuple) and not all(message.string):
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if message.id and not all(strings):
             message.string = message.id
     with po.open("wb") as fh:
         write_po(fh, catalog, width=100, omit_header=False)
@@ -90,7 +108,9 @@ def problems() -> list[str]:
                 catalog = read_po(fh)
             have = {m.id for m in catalog if m.id}
             for msgid in sorted(expected - have, key=str):
-                found.append(f"{name}/{locale}: stale catalog, missing {msgid!r} (run tools/i18n.py update)")
+                found.append(
+                    f"{name}/{locale}: stale catalog, missing {msgid!r} (run tools/i18n.py update)"
+                )
             for msgid in sorted(have - expected, key=str):
                 found.append(f"{name}/{locale}: stale catalog, obsolete {msgid!r}")
             for message in catalog:

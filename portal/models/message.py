@@ -65,4 +65,4 @@ class Attachment(Model):
 
     class Meta:
         table = "attachment"
-        ordering = ["id"]
+        ordering = ["id"]  # noqa: RUF012 - tortoise reads a list

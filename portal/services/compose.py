@@ -50,7 +50,9 @@ class ComposeForm:
 
     @classmethod
     def from_draft(cls, draft: Message) -> ComposeForm:
-        return cls(draft.recipients_text, draft.subject, draft.body, draft.signature, draft.read_receipt)
+        return cls(
+            draft.recipients_text, draft.subject, draft.body, draft.signature, draft.read_receipt
+        )
 
 
 @dataclasses.dataclass
@@ -73,7 +75,9 @@ def validate(settings: Settings, form: ComposeForm) -> Validated:
     if not form.subject:
         errors["subject"] = [_("Enter a subject.")]
     elif len(form.subject) > MAX_SUBJECT:
-        errors["subject"] = [_("The subject can be at most %(count)d characters.") % {"count": MAX_SUBJECT}]
+        errors["subject"] = [
+            _("The subject can be at most %(count)d characters.") % {"count": MAX_SUBJECT}
+        ]
     if len(form.body) > MAX_TEXT:
         errors["body"] = [_("The message is too long.")]
     if len(form.signature) > MAX_TEXT:
@@ -95,7 +99,7 @@ async def attached_bytes(draft: Message | None) -> int:
     if draft is None:
         return 0
     sizes = await Attachment.filter(message_id=draft.id).values_list("size", flat=True)
-    return sum(int(size) for size in sizes)
+    return sum(int(size) for size in sizes)  # type: ignore[call-overload]
 
 
 async def save_draft(
@@ -159,7 +163,9 @@ async def send(
                 verification=PHONE_VERIFICATION if parsed.phone else DEFAULT_VERIFICATION,
                 token_hash=hash_token(token),
             )
-            mail = await notifications.message_notification(settings, parsed.email, sender.email, token)
+            mail = await notifications.message_notification(
+                settings, parsed.email, sender.email, token
+            )
             await outbox.enqueue_mail(mail)
     outbox.wake()
     await message.fetch_related("recipients", "attachments")
@@ -194,7 +200,9 @@ async def sent_message(sender_id: int, message_id: str) -> Message | None:
         uuid.UUID(message_id)
     except ValueError:
         return None
-    message = await Message.get_or_none(id=message_id, sender_id=sender_id, status=MessageStatus.SENT)
+    message = await Message.get_or_none(
+        id=message_id, sender_id=sender_id, status=MessageStatus.SENT
+    )
     if message is not None:
         await message.fetch_related("recipients", "attachments", "sender")
     return message

@@ -18,7 +18,9 @@ def _organisation(locale: str) -> str:
     return portal().providers.theme.text("organisation", locale)
 
 
-async def registration_mail(settings: Settings, email: str, token: str, locale: str) -> OutgoingMail:
+async def registration_mail(
+    settings: Settings, email: str, token: str, locale: str
+) -> OutgoingMail:
     link = settings.url(f"/s/{token}")
     with locale_context(locale):
         context = {
@@ -51,7 +53,9 @@ async def message_notification(
                     "locale": locale,
                     "organisation": _organisation(locale),
                     "subject": _("Confidential message"),
-                    "intro": _("%(sender)s has sent you a confidential message through %(organisation)s.")
+                    "intro": _(
+                        "%(sender)s has sent you a confidential message through %(organisation)s."
+                    )
                     % {"sender": sender_email, "organisation": _organisation(locale)},
                     "action": _("Open the message with this personal link:"),
                     "button": _("Open message"),

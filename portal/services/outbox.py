@@ -83,14 +83,16 @@ async def deliver_due(mail: MailTransport, sms: SmsGateway, max_attempts: int) -
     return delivered
 
 
-async def _deliver(item: OutboxItem, mail: MailTransport, sms: SmsGateway, max_attempts: int) -> int:
+async def _deliver(
+    item: OutboxItem, mail: MailTransport, sms: SmsGateway, max_attempts: int
+) -> int:
     item.attempts += 1
     try:
         if item.channel == Channel.EMAIL:
             await mail.send(OutgoingMail(item.to_address, item.subject, item.text, item.html))
         else:
             await sms.send(item.to_address, item.text)
-    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; we retry all
+    except Exception as exc:
         permanent = bool(getattr(exc, "permanent", False))
         item.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         item.claimed_until = None
@@ -98,14 +100,22 @@ async def _deliver(item: OutboxItem, mail: MailTransport, sms: SmsGateway, max_a
             item.status = OutboxStatus.FAILED
             log.error(
                 "outbox item %s (%s to %s) failed for good after %d attempts: %s",
-                item.id, item.channel, item.to_address, item.attempts, item.last_error,
+                item.id,
+                item.channel,
+                item.to_address,
+                item.attempts,
+                item.last_error,
             )
         else:
             item.next_attempt_at = clock.now() + backoff(item.attempts)
             log.warning(
                 "outbox item %s (%s to %s) attempt %d failed, retrying at %s: %s",
-                item.id, item.channel, item.to_address, item.attempts,
-                item.next_attempt_at.isoformat(timespec="seconds"), item.last_error,
+                item.id,
+                item.channel,
+                item.to_address,
+                item.attempts,
+                item.next_attempt_at.isoformat(timespec="seconds"),
+                item.last_error,
             )
         await item.save()
         return 0
@@ -114,12 +124,14 @@ async def _deliver(item: OutboxItem, mail: MailTransport, sms: SmsGateway, max_a
     item.claimed_until = None
     # The text carried a personal link; once delivered, nothing of it is kept.
     item.text = ""
-    item.html = None
+    item.html = None  # type: ignore[assignment]
     await item.save()
     return 1
 
 
-async def run_worker(mail: MailTransport, sms: SmsGateway, poll_seconds: float, max_attempts: int) -> None:
+async def run_worker(
+    mail: MailTransport, sms: SmsGateway, poll_seconds: float, max_attempts: int
+) -> None:
     """Deliver forever: at every wake-up and at least every ``poll_seconds``."""
     global _wake_event
     _wake_event = asyncio.Event()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from babel.dates import format_datetime
 from quart import render_template
@@ -26,7 +26,7 @@ ZIP32_LIMIT = 0xFFFFFFFF - 1024 * 1024  # leave room for headers and the central
 MODE = 0o600
 
 
-async def message_text(message: Message, tz: object) -> str:
+async def message_text(message: Message, tz: tzinfo) -> str:
     """The message as a plain-text document (headers, body, signature, attachment list)."""
     sent_at = format_datetime(message.sent_at, "long", tzinfo=tz, locale=babel_locale())
     return await render_template("message.txt", message=message, sent_at=sent_at)
@@ -42,7 +42,7 @@ def zip_names(attachments: list[Attachment]) -> list[str]:
 
 
 async def zip_stream(
-    storage: StorageBackend, message: Message, text: bytes, tz: object
+    storage: StorageBackend, message: Message, text: bytes, tz: tzinfo
 ) -> AsyncIterator[bytes]:
     """Stream the zip of ``message``; ``text`` is :func:`message_text`, rendered beforehand
     (the stream runs after the request context is gone)."""
@@ -51,9 +51,9 @@ async def zip_stream(
     total = len(text) + sum(a.size for a in attachments)
     needs_zip64 = total > ZIP32_LIMIT
     method = NO_COMPRESSION_64 if needs_zip64 else NO_COMPRESSION_32
-    modified = (message.sent_at or datetime.now(UTC)).astimezone(tz).replace(tzinfo=None)  # type: ignore[arg-type]
+    modified = (message.sent_at or datetime.now(UTC)).astimezone(tz).replace(tzinfo=None)
 
-    async def members():  # type: ignore[no-untyped-def]
+    async def members():
         yield names[0], modified, MODE, method(len(text), zlib.crc32(text)), _chunks(text)
         for name, attachment in zip(names[1:], attachments, strict=True):
             yield (
@@ -64,5 +64,7 @@ async def zip_stream(
                 storage.read(attachment.storage_key),
             )
 
-    async for chunk in async_stream_zip(members(), chunk_size=256 * 1024, extended_timestamps=False):
+    async for chunk in async_stream_zip(
+        members(), chunk_size=256 * 1024, extended_timestamps=False
+    ):
         yield chunk

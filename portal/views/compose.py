@@ -22,7 +22,9 @@ from portal.web import is_htmx, redirect, render_page
 bp = Blueprint("compose", __name__)
 
 UPLOAD_ERRORS = {
-    "csrf": L_("Your session has expired or the form is out of date. Reload the page and try again."),
+    "csrf": L_(
+        "Your session has expired or the form is out of date. Reload the page and try again."
+    ),
     "malformed": L_("The form could not be read. Reload the page and try again."),
 }
 
@@ -86,11 +88,11 @@ async def send(sender: Sender) -> Any:
     except UploadRejected as rejected:
         form = ComposeForm.from_draft(draft) if draft else ComposeForm()
         if rejected.reason == "too-large":
-            message = _(
+            text = _(
                 "The attachments are too large: together they can be at most %(limit)s. "
                 "Nothing of this upload was kept."
             ) % {"limit": format_size(settings.max_attachments_bytes)}
-            return await _render_compose(sender, draft, form, {"attachments": [message]}, 413)
+            return await _render_compose(sender, draft, form, {"attachments": [text]}, 413)
         return await _render_compose(
             sender, draft, form, {"form": [str(UPLOAD_ERRORS[rejected.reason])]}, 400
         )
@@ -128,7 +130,9 @@ async def remove_attachment(sender: Sender, attachment_id: int) -> Any:
         await compose.remove_attachment(portal().providers.storage, draft, attachment_id)
     if is_htmx():
         # htmx swaps only the list of attached files: what is typed in the form stays.
-        return await _render_compose(sender, draft, ComposeForm.from_draft(draft) if draft else ComposeForm())
+        return await _render_compose(
+            sender, draft, ComposeForm.from_draft(draft) if draft else ComposeForm()
+        )
     return redirect("/compose")
 
 

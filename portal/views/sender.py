@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, request
 
 from portal import sessions
@@ -29,12 +31,12 @@ def _refusal_message(reason: RegistrationRefused.Reason) -> tuple[str, int]:
 
 
 @bp.get("/")
-async def start() -> object:
+async def start() -> Any:
     return await render_page("start.html", email="", errors={})
 
 
 @bp.post("/")
-async def register() -> object:
+async def register() -> Any:
     form = await request.form
     email = form.get("email", "").strip()
     settings = portal().settings
@@ -42,7 +44,9 @@ async def register() -> object:
         result = await registration.register(settings, email, client_ip(), current_locale())
     except RegistrationRefused as refused:
         message, status = _refusal_message(refused.reason)
-        return await render_page("start.html", status=status, email=email, errors={"email": [message]})
+        return await render_page(
+            "start.html", status=status, email=email, errors={"email": [message]}
+        )
     portal().pm.hook.sender_registered(email=result.email, new_sender=result.new_sender)
     # Registration closes any session: the sender continues from the link in their mailbox.
     sessions.sign_out()
@@ -50,7 +54,7 @@ async def register() -> object:
 
 
 @bp.get("/s/<token>")
-async def personal_link(token: str) -> object:
+async def personal_link(token: str) -> Any:
     """Sign in with the personal link. A GET only signs in (and slides the link's validity):
     it sends, deletes and uses up nothing, so mail scanners fetching it do no harm."""
     try:

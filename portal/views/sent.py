@@ -22,7 +22,9 @@ bp = Blueprint("sent", __name__)
 
 def attachment_disposition(filename: str) -> str:
     """RFC 6266: an ASCII fallback plus the UTF-8 name."""
-    ascii_name = filename.encode("ascii", "replace").decode("ascii").replace("?", "_").replace('"', "_")
+    ascii_name = (
+        filename.encode("ascii", "replace").decode("ascii").replace("?", "_").replace('"', "_")
+    )
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
@@ -35,7 +37,9 @@ async def confirmation(sender: Sender, message_id: str) -> Any:
     return await render_page(
         "sent.html",
         message=message,
-        sent_at=format_datetime(message.sent_at, "long", tzinfo=portal().settings.tz, locale=babel_locale()),
+        sent_at=format_datetime(
+            message.sent_at, "long", tzinfo=portal().settings.tz, locale=babel_locale()
+        ),
         format_size=format_size,
         mask_phone=mask_phone,
     )

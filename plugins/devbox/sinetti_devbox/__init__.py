@@ -34,11 +34,14 @@ async def _append(data_dir: Path, entry: dict[str, Any]) -> None:
     entry = {"at": clock.now().isoformat(timespec="seconds"), **entry}
     line = json.dumps(entry, ensure_ascii=False)
     async with _lock:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with mailbox_path(data_dir).open("a", encoding="utf-8") as fh:  # noqa: ASYNC230 - tiny append
+        data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - development only
+        with mailbox_path(data_dir).open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
     banner = f"--- development mailbox: {entry['kind']} to {entry['to']} ---"
-    print(f"{banner}\n{entry.get('subject', '')}\n{entry['text']}\n{'-' * len(banner)}", file=sys.stderr)
+    print(
+        f"{banner}\n{entry.get('subject', '')}\n{entry['text']}\n{'-' * len(banner)}",
+        file=sys.stderr,
+    )
 
 
 def read_mailbox(data_dir: Path) -> list[dict[str, Any]]:
@@ -54,7 +57,8 @@ class DevMailTransport(MailTransport):
 
     async def send(self, mail: OutgoingMail) -> None:
         await _append(
-            self.settings.data_dir, {"kind": "email", "to": mail.to, "subject": mail.subject, "text": mail.text}
+            self.settings.data_dir,
+            {"kind": "email", "to": mail.to, "subject": mail.subject, "text": mail.text},
         )
 
 

@@ -1,0 +1,66 @@
+# Sinetti: `make run` starts the portal on the embedded defaults; `make test` passes the suite.
+# Both set up everything they need on a fresh Debian 12 machine with Python 3.11.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := -e ".[test]" \
+	-e plugins/storage_local -e plugins/verification_basic -e plugins/mail_smtp \
+	-e plugins/devbox -e themes/default -e themes/valtori
+PG_URL := postgres://postgres:postgres@127.0.0.1:5432
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup run test lint unit e2e translations test-postgres postgres browser bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml plugins/*/pyproject.toml themes/*/pyproject.toml
+	$(BIN)/pip install -q $(PACKAGES)
+	touch $@
+
+setup: $(VENV)/.installed translations
+
+translations: $(VENV)/.installed
+	$(BIN)/python tools/i18n.py compile
+
+run: setup
+	$(BIN)/sinetti serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+
+# Debian packages the tests use: Chromium for Playwright, unzip for the zip checks.
+browser:
+	@command -v chromium >/dev/null && command -v unzip >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium unzip >/dev/null)
+
+lint: setup
+	$(BIN)/ruff check portal plugins themes tests tools bench
+	$(BIN)/ruff format --check portal plugins themes tests tools bench
+	$(BIN)/mypy portal plugins/*/sinetti_* themes/*/sinetti_*
+	$(BIN)/python tools/i18n.py check
+
+unit: setup
+	$(BIN)/pytest tests/unit -p no:playwright
+
+e2e: setup browser
+	$(BIN)/pytest tests/e2e
+
+test: setup browser lint
+	$(BIN)/pytest tests
+
+# PostgreSQL: install and start the local cluster, then run the unit suite against it.
+postgres:
+	@command -v pg_ctlcluster >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql >/dev/null)
+	@$(SUDO) pg_ctlcluster 15 main start 2>/dev/null || true
+	@for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+	@$(SUDO) -u postgres psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null 2>&1 || \
+		su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+
+test-postgres: setup postgres
+	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/unit -p no:playwright
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) data test-artifacts .pytest_cache .mypy_cache .ruff_cache
