@@ -106,8 +106,9 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "plugin_
 def _convert(name: str, raw: Any) -> Any:
     field = _FIELDS[name]
     default = field.default
-    if isinstance(raw, bool | int) and not isinstance(default, str | Path | tuple):
+    if isinstance(raw, bool) and isinstance(default, bool):
         return raw
+    # Numbers from TOML or an override are checked like the text of a variable (minimum too).
     if isinstance(raw, list):
         raw = ",".join(str(item) for item in raw)
     raw = str(raw)

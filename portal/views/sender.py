@@ -57,11 +57,15 @@ async def register() -> Any:
 async def personal_link(token: str) -> Any:
     """Sign in with the personal link. A GET only signs in (and slides the link's validity):
     it sends, deletes and uses up nothing, so mail scanners fetching it do no harm."""
+    settings = portal().settings
     try:
-        sender = await registration.authenticate(portal().settings, token)
+        sender = await registration.authenticate(settings, token)
     except LinkInvalid as invalid:
         return await render_page(
-            "link_invalid.html", status=410 if invalid.expired else 404, expired=invalid.expired
+            "link_invalid.html",
+            status=410 if invalid.expired else 404,
+            expired=invalid.expired,
+            days=settings.link_valid_days,
         )
     sessions.sign_in(sender)
     return redirect("/compose")
