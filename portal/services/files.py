@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, tzinfo
 
+from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 
 from portal.i18n import babel_locale
@@ -54,5 +56,13 @@ def format_size(size: int) -> str:
         if value < 1024 or unit == "GB":
             break
         value /= 1024
-    pattern = "#,##0" if unit == "B" else "#,##0.0"
+    pattern = "#,##0" if unit == "B" or value >= 100 or value == int(value) else "#,##0.0"
     return f"{format_decimal(value, format=pattern, locale=babel_locale())}\u00a0{unit}"
+
+
+def format_when(moment: datetime, tz: tzinfo) -> str:
+    """``30. marraskuuta 2026 7.09`` / ``30 november 2026 07:09`` in the current locale."""
+    locale = babel_locale()
+    local = moment.astimezone(tz)
+    day = format_date(local, "long", locale=locale)
+    return f"{day} {format_time(local, 'short', locale=locale)}"

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from babel.dates import format_datetime
 from quart import Blueprint, Response
 
 from portal.context import portal
-from portal.i18n import babel_locale
 from portal.models import Sender
 from portal.services import compose, zipper
-from portal.services.files import format_size, safe_filename
+from portal.services.files import format_size, format_when, safe_filename
 from portal.services.recipients import mask_phone
 from portal.views.compose import sender_required
 from portal.web import render_page
@@ -37,9 +35,7 @@ async def confirmation(sender: Sender, message_id: str) -> Any:
     return await render_page(
         "sent.html",
         message=message,
-        sent_at=format_datetime(
-            message.sent_at, "long", tzinfo=portal().settings.tz, locale=babel_locale()
-        ),
+        sent_at=format_when(message.sent_at or message.created_at, portal().settings.tz),
         format_size=format_size,
         mask_phone=mask_phone,
     )
