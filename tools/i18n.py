@@ -3,6 +3,7 @@
     python tools/i18n.py update    extract strings and update every .po (new strings empty)
     python tools/i18n.py compile   build the .mo files (not committed)
     python tools/i18n.py check     fail if a catalog is stale or a fi/sv/en string is missing
+    python tools/i18n.py fill F    fill empty strings from a JSON file {"fi": {msgid: text}, …}
 
 Each domain is a folder of sources and the locales/ folder of its catalogs: the core, and each
 plugin that has strings of its own.
@@ -10,6 +11,7 @@ plugin that has strings of its own.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -122,12 +124,28 @@ def problems() -> list[str]:
     return found
 
 
+def fill(path: str) -> None:
+    texts = json.loads(Path(path).read_text(encoding="utf-8"))
+    for folder, _sources in DOMAINS.values():
+        for locale, table in texts.items():
+            po = folder / locale / "LC_MESSAGES" / "messages.po"
+            with po.open("rb") as fh:
+                catalog = read_po(fh, locale=locale)
+            for message in catalog:
+                if message.id in table and not message.string:
+                    message.string = table[message.id]
+            with po.open("wb") as fh:
+                write_po(fh, catalog, width=100)
+
+
 def main() -> int:
     command = sys.argv[1] if len(sys.argv) > 1 else "check"
     if command == "update":
         update()
     elif command == "compile":
         compile_all()
+    elif command == "fill":
+        fill(sys.argv[2])
     elif command == "check":
         issues = problems()
         print("\n".join(issues) or "translations complete")

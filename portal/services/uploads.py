@@ -30,6 +30,8 @@ class UploadRejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: The text fields read before the body was refused, so the form can show them again.
+        self.fields: dict[str, str] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,7 +234,9 @@ async def stream_form(
         await streamer.drain()
         if streamer.part is not None or not streamer.csrf_checked:
             raise UploadRejected("malformed" if streamer.csrf_checked else "csrf")
-    except BaseException:
+    except BaseException as exc:
         await streamer.cleanup()
+        if isinstance(exc, UploadRejected):
+            exc.fields = {k: v for k, v in streamer.fields.items() if k != CSRF_FIELD}
         raise
     return ParsedForm(streamer.fields, streamer.files)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -17,9 +19,14 @@ from portal.services import compose
 from portal.services.compose import ComposeForm
 from portal.services.files import format_size
 from portal.services.uploads import UploadRejected, delete_files, stream_form
+from portal.storage.base import StorageError
 from portal.web import is_htmx, redirect, render_page
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("compose", __name__)
+#: Room for the text fields and multipart headers besides the files, in a body's length.
+FORM_OVERHEAD = 4 * 1024 * 1024
 
 UPLOAD_ERRORS = {
     "csrf": L_(
@@ -27,6 +34,14 @@ UPLOAD_ERRORS = {
     ),
     "malformed": L_("The form could not be read. Reload the page and try again."),
 }
+
+
+async def _drain_body() -> None:
+    """Read what is left of a refused body, so the browser gets our answer instead of a
+    reset connection. Quart's MAX_CONTENT_LENGTH bounds how much this can be."""
+    with contextlib.suppress(Exception):
+        async for _chunk in request.body:
+            pass
 
 
 def sender_required(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -82,11 +97,23 @@ async def send(sender: Sender) -> Any:
     draft = await compose.get_draft(sender.id, sessions.draft_id())
     budget = settings.max_attachments_bytes - await compose.attached_bytes(draft)
     try:
+        if (request.content_length or 0) > budget + FORM_OVERHEAD:
+            raise UploadRejected("too-large")  # refused before a byte is stored
         parsed = await stream_form(
             request.body, request.headers.get("Content-Type", ""), storage, budget, csrf_valid
         )
-    except UploadRejected as rejected:
+    except StorageError:
+        log.exception("storage backend failed while receiving an upload")
+        await _drain_body()
         form = ComposeForm.from_draft(draft) if draft else ComposeForm()
+        text = _("The files could not be stored right now. Nothing was sent. Try again later.")
+        return await _render_compose(sender, draft, form, {"attachments": [text]}, 503)
+    except UploadRejected as rejected:
+        await _drain_body()
+        if rejected.fields:
+            form = ComposeForm.from_fields(rejected.fields)
+        else:
+            form = ComposeForm.from_draft(draft) if draft else ComposeForm()
         if rejected.reason == "too-large":
             text = _(
                 "The attachments are too large: together they can be at most %(limit)s. "
