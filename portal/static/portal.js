@@ -33,6 +33,25 @@
     }
   }
 
+  // Files over the limit are refused by the server anyway; saying so before the upload
+  // starts spares the sender the wait.
+  function checkFileSizes(event) {
+    var form = event.target;
+    var input = form.querySelector && form.querySelector("input[type=file][data-max-bytes]");
+    if (!input || !input.files) { return; }
+    var total = 0;
+    for (var i = 0; i < input.files.length; i++) { total += input.files[i].size; }
+    var message = document.getElementById("attachments-too-large");
+    var tooLarge = total > Number(input.getAttribute("data-max-bytes"));
+    if (message) { message.hidden = !tooLarge; }
+    if (tooLarge) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      input.focus();
+    }
+  }
+
+  document.addEventListener("submit", checkFileSizes, true);
   document.addEventListener("htmx:afterSwap", focusAfterSwap);
   document.addEventListener("htmx:xhr:progress", showProgress);
 })();

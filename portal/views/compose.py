@@ -76,6 +76,7 @@ async def _render_compose(
         phone_suffix=settings.phone_suffix,
         max_bytes=format_size(settings.max_attachments_bytes),
         remaining_bytes=format_size(max(settings.max_attachments_bytes - used, 0)),
+        remaining_raw=max(settings.max_attachments_bytes - used, 0),
         format_size=format_size,
     )
 
