@@ -17,9 +17,13 @@ from portal.models import Sender
 
 def sign_in(sender: Sender) -> None:
     csrf = session.get("csrf")
+    # Opening the link again in the same browser keeps the sender's draft (and its files).
+    draft = session.get("draft_id") if session.get("sender_id") == sender.id else None
     session.clear()
     if csrf:
         session["csrf"] = csrf
+    if draft:
+        session["draft_id"] = draft
     session["sender_id"] = sender.id
     session["seen"] = int(time.time())
 

@@ -175,7 +175,13 @@ class _Streamer:
             self.fields[part.name] = value
             return
         if part.writer is None:
-            return  # the empty part of a file input with no file chosen
+            if not part.filename:
+                return  # the empty part of a file input with no file chosen
+            if not self.csrf_checked:
+                raise UploadRejected("csrf")
+            # A chosen file with no bytes (an empty file) is still an attachment.
+            part.key = new_storage_key()
+            part.writer = await self.storage.writer(part.key)
         writer, part.writer = part.writer, None
         try:
             await writer.commit()

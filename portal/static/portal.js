@@ -33,24 +33,60 @@
     }
   }
 
-  // Files over the limit are refused by the server anyway; saying so before the upload
-  // starts spares the sender the wait.
-  function checkFileSizes(event) {
-    var form = event.target;
-    var input = form.querySelector && form.querySelector("input[type=file][data-max-bytes]");
-    if (!input || !input.files) { return; }
+  // Files over the limit are refused by the server anyway; saying so as soon as they are
+  // chosen spares the sender the wait. The warning is tied to the field like a server error.
+  var SIZE_MESSAGE_ID = "attachments-too-large";
+
+  function describedBy(input, add) {
+    var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+      return id && id !== SIZE_MESSAGE_ID;
+    });
+    if (add) { ids.push(SIZE_MESSAGE_ID); }
+    input.setAttribute("aria-describedby", ids.join(" "));
+  }
+
+  function filesTooLarge(input) {
     var total = 0;
     for (var i = 0; i < input.files.length; i++) { total += input.files[i].size; }
-    var message = document.getElementById("attachments-too-large");
     var tooLarge = total > Number(input.getAttribute("data-max-bytes"));
-    if (message) { message.hidden = !tooLarge; }
+    var message = document.getElementById(SIZE_MESSAGE_ID);
+    if (message) { message.textContent = tooLarge ? message.getAttribute("data-message") : ""; }
+    var field = input.closest(".field");
+    if (field) { field.classList.toggle("field--size-error", tooLarge); }
+    if (!input.hasAttribute("data-invalid-before")) {
+      input.setAttribute("data-invalid-before", input.getAttribute("aria-invalid") || "");
+    }
+    var before = input.getAttribute("data-invalid-before");
     if (tooLarge) {
+      input.setAttribute("aria-invalid", "true");
+    } else if (before) {
+      input.setAttribute("aria-invalid", before);
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+    describedBy(input, tooLarge);
+    return tooLarge;
+  }
+
+  function sizeInput(target) {
+    return target && target.querySelector ? target.querySelector("input[type=file][data-max-bytes]") : null;
+  }
+
+  function checkOnChange(event) {
+    var input = event.target;
+    if (input && input.matches && input.matches("input[type=file][data-max-bytes]")) { filesTooLarge(input); }
+  }
+
+  function checkFileSizes(event) {
+    var input = sizeInput(event.target);
+    if (input && input.files && filesTooLarge(input)) {
       event.preventDefault();
       event.stopImmediatePropagation();
       input.focus();
     }
   }
 
+  document.addEventListener("change", checkOnChange);
   document.addEventListener("submit", checkFileSizes, true);
   document.addEventListener("htmx:afterSwap", focusAfterSwap);
   document.addEventListener("htmx:xhr:progress", showProgress);

@@ -1,0 +1,458 @@
+"""End-to-end fixtures: a real Sinetti server, a real SMTP server and Debian's Chromium.
+
+- ``mail``: a session-scoped aiosmtpd server on loopback capturing every mail the portal sends
+  (the portal's outbox worker delivers in the background, so tests poll it with a timeout).
+- ``portal_server``: ``sinetti migrate`` then ``sinetti serve --no-migrate`` in a subprocess on a
+  free loopback port, with its own data directory, the SMTP transport pointed at ``mail`` and a
+  5 MiB attachment limit. Its log is printed when it fails to start and attached to the report
+  of every failed test.
+- Playwright's ``page``/``context`` use ``/usr/bin/chromium`` (see FIELD-NOTES.md) with the
+  server as ``base_url``, a Finnish browser (``Accept-Language: fi-FI``) and downloads on.
+- ``assert_accessible(page, what)`` runs axe-core (WCAG 2.0/2.1 A and AA) and fails listing every
+  violation; ``screenshot(page, name)`` saves a full-page PNG to test-artifacts/screenshots/.
+- ``register(page, address)`` goes through the start page and returns the personal link from
+  the captured registration mail; ``sign_in(page)`` also opens it and lands on the compose page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from portal.testing import CapturedMail, SmtpServer, free_port, links_in
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE_SCRIPT = Path(__file__).resolve().parent / "vendor" / "axe-4.14.1.min.js"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+ALLOWED_RECIPIENT_DOMAINS = "valtori.fi,example.fi"
+MAX_ATTACHMENTS_BYTES = 5 * 1024 * 1024
+MAIL_TIMEOUT = 15.0
+SERVER_START_TIMEOUT = 40.0
+
+# The product's words in the three languages (PRODUCT.md, from the original guide).
+WORDS = {
+    "fi": {
+        "Confidential message": "Salassa pidettävä viesti",
+        "Sender": "Lähettäjä",
+        "Continue": "Jatka",
+        "Recipients": "Vastaanottajat",
+        "Subject": "Aihe",
+        "Request read receipt": "Pyydä lukukuittaus",
+        "Message": "Viesti",
+        "Signature": "Allekirjoitus",
+        "Attachments": "Liitteet",
+        "Send": "Lähetä",
+        "Cancel": "Lopeta",
+        "Message sent": "Viestin lähetys onnistui",
+        "Message with attachments (zip)": "Viesti liitetiedostoineen (zip)",
+        "Save": "Tallenna",
+    },
+    "sv": {
+        "Confidential message": "Sekretessbelagt meddelande",
+        "Sender": "Avsändare",
+        "Continue": "Fortsätt",
+        "Recipients": "Mottagare",
+        "Subject": "Ämne",
+        "Request read receipt": "Begär läskvitto",
+        "Message": "Meddelande",
+        "Signature": "Underskrift",
+        "Attachments": "Bilagor",
+        "Send": "Sänd",
+        "Cancel": "Avsluta",
+        "Message sent": "Meddelandet har skickats",
+        "Message with attachments (zip)": "Meddelande med bilagor (zip)",
+        "Save": "Spara",
+    },
+    "en": {
+        word: word
+        for word in (
+            "Confidential message",
+            "Sender",
+            "Continue",
+            "Recipients",
+            "Subject",
+            "Request read receipt",
+            "Message",
+            "Signature",
+            "Attachments",
+            "Send",
+            "Cancel",
+            "Message sent",
+            "Message with attachments (zip)",
+            "Save",
+        )
+    },
+}
+
+
+# -- the SMTP server ---------------------------------------------------------------------------
+
+
+class MailCatcher(SmtpServer):
+    """The captured mail, with polling: the portal's outbox worker delivers in the background."""
+
+    def wait_for(
+        self, address: str, count: int = 1, timeout: float = MAIL_TIMEOUT
+    ) -> list[CapturedMail]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.to(address)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                seen = sorted({r for m in self.messages for r in m.recipients})
+                raise AssertionError(
+                    f"expected {count} mail(s) to {address} within {timeout:.0f} s, got "
+                    f"{len(found)}; mail arrived for: {', '.join(seen) or 'nobody'}"
+                )
+            time.sleep(0.05)
+
+    def personal_link(self, address: str, timeout: float = MAIL_TIMEOUT) -> str:
+        """The ``/s/…`` link of the newest registration mail to ``address``."""
+        mail = self.wait_for(address, timeout=timeout)[-1]
+        links = [link for link in links_in(mail.text()) if "/s/" in link]
+        assert links, f"the registration mail to {address} has no personal link:\n{mail.text()}"
+        return links[0]
+
+
+@pytest.fixture(scope="session")
+def mail() -> Iterator[MailCatcher]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the whole session, like
+    ``portal.testing.smtp_server`` (which is per test, too short-lived for one server process)."""
+    import email
+    import email.policy
+
+    from aiosmtpd.controller import Controller
+
+    captured: list[CapturedMail] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            captured.append(CapturedMail(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            return "250 Message accepted"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield MailCatcher("127.0.0.1", port, captured)
+    finally:
+        controller.stop()
+
+
+# -- the portal server -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PortalServer:
+    url: str
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "sinetti.sqlite3"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the server's SQLite database (committed at once)."""
+        with contextlib.closing(sqlite3.connect(self.database, timeout=10)) as conn, conn:
+            return conn.execute(query, params).fetchall()
+
+    def stored_files(self) -> list[Path]:
+        """Every file the ``local`` storage backend holds."""
+        root = self.data_dir / "files"
+        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _sinetti_command() -> str:
+    beside_python = Path(sys.executable).with_name("sinetti")
+    found = str(beside_python) if beside_python.exists() else shutil.which("sinetti")
+    assert found, "the `sinetti` command is not installed (pip install -e .)"
+    return found
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+_SERVER_LOG: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def portal_server(
+    mail: MailCatcher, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PortalServer]:
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("portal-data")
+    log_path = data_dir.parent / "sinetti-server.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
+    env.update(
+        PORTAL_DATA_DIR=str(data_dir),
+        PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
+        PORTAL_MAIL="smtp",
+        PORTAL_SMTP_HOST=mail.host,
+        PORTAL_SMTP_PORT=str(mail.port),
+        PORTAL_MAIL_FROM="sinetti@valtori.fi",
+        PORTAL_ALLOWED_RECIPIENT_DOMAINS=ALLOWED_RECIPIENT_DOMAINS,
+        PORTAL_MAX_ATTACHMENTS_BYTES=str(MAX_ATTACHMENTS_BYTES),
+        PORTAL_OUTBOX_POLL_SECONDS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    sinetti = _sinetti_command()
+    migrated = subprocess.run(
+        [sinetti, "migrate"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    if migrated.returncode != 0:
+        pytest.fail(
+            f"`sinetti migrate` failed ({migrated.returncode}):\n{migrated.stdout}{migrated.stderr}"
+        )
+
+    server = PortalServer(f"http://127.0.0.1:{port}", data_dir, log_path)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sinetti, "serve", "--no-migrate", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    _SERVER_LOG.append(log_path)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not _answers(server.url + "/"):
+            if process.poll() is not None:
+                pytest.fail(f"the server exited with {process.returncode}:\n{server.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the server did not answer in {SERVER_START_TIMEOUT:.0f} s:\n{server.log()}"
+                )
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        _SERVER_LOG.clear()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests after all others (a stable sort) when one run collects both.
+
+    pytest-playwright's sync API keeps an event loop running in the main thread from the first
+    browser test to the end of the session; an async unit test after it fails with "Runner.run()
+    cannot be called from a running event loop".
+    """
+    here = Path(__file__).resolve().parent
+    items.sort(key=lambda item: Path(str(item.path)).resolve().is_relative_to(here))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the tail of the server's log to the report of a failed test."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and _SERVER_LOG and _SERVER_LOG[0].exists():
+        lines = _SERVER_LOG[0].read_text(errors="replace").splitlines()
+        report.sections.append(("sinetti server log (last 80 lines)", "\n".join(lines[-80:])))
+
+
+# -- the browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium: Playwright cannot download its own browser here (FIELD-NOTES.md)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": CHROMIUM_ARGS,
+        "headless": True,
+    }
+
+
+@pytest.fixture(scope="session")
+def base_url(portal_server: PortalServer) -> str:
+    return portal_server.url
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any], base_url: str) -> dict[str, Any]:
+    return {
+        **browser_context_args,
+        "base_url": base_url,
+        "viewport": DESKTOP,
+        # A Finnish citizen's browser: the first visit follows Accept-Language.
+        "locale": "fi-FI",
+        "timezone_id": "Europe/Helsinki",
+        "accept_downloads": True,
+        # axe-core is injected as an inline script, which the portal's CSP (rightly) forbids.
+        # test_security.py checks the pages under the real CSP.
+        "bypass_csp": True,
+    }
+
+
+# -- axe-core and screenshots -----------------------------------------------------------------
+
+
+def _format_violations(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(
+            f"- {violation['id']} ({violation['impact']}): {violation['help']}"
+            f"  {violation['helpUrl']}"
+        )
+        for node in violation["nodes"]:
+            lines.append(f"    at {' '.join(map(str, node['target']))}")
+            lines.append(f"       {node['html'][:200]}")
+            for summary_line in (node.get("summary") or "").splitlines():
+                lines.append(f"       {summary_line}")
+    return "\n".join(lines)
+
+
+def check_accessible(page: Page, what: str) -> None:
+    """Run axe-core on the page as it is now; fail with a readable list of violations."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_SCRIPT))
+    violations = page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                nodes: v.nodes.map(n => ({
+                    target: n.target, html: n.html, summary: n.failureSummary,
+                })),
+            }));
+        }""",
+        AXE_TAGS,
+    )
+    assert not violations, (
+        f"axe-core found {len(violations)} accessibility violation(s) on {what} ({page.url}):\n"
+        + _format_violations(violations)
+    )
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """A full-page PNG in test-artifacts/screenshots/<name>.png (git-ignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@contextlib.contextmanager
+def phone_sized(page: Page) -> Iterator[None]:
+    """The page at a phone's viewport (390 × 844) for the duration of the block."""
+    before = page.viewport_size or DESKTOP
+    page.set_viewport_size(PHONE)
+    try:
+        yield
+    finally:
+        page.set_viewport_size(before)
+
+
+@pytest.fixture
+def assert_accessible() -> Callable[[Page, str], None]:
+    return check_accessible
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Page, str], Path]:
+    return save_screenshot
+
+
+@pytest.fixture(name="phone_sized")
+def phone_sized_fixture() -> Callable[[Page], contextlib.AbstractContextManager[None]]:
+    return phone_sized
+
+
+@pytest.fixture(name="new_address")
+def new_address_fixture() -> Callable[[str], str]:
+    return new_address
+
+
+@pytest.fixture
+def words() -> dict[str, dict[str, str]]:
+    """The product's words in fi, sv and en (PRODUCT.md): ``words["sv"]["Sender"]``."""
+    return WORDS
+
+
+# -- senders ---------------------------------------------------------------------------------
+
+
+def new_address(prefix: str) -> str:
+    """A sender address no other test uses (tests stay independent of each other)."""
+    return f"{prefix}.{uuid.uuid4().hex[:10]}@example.com"
+
+
+@pytest.fixture
+def register(mail: MailCatcher) -> Callable[[Page, str], str]:
+    """Register ``address`` through the start page (in English); return the personal link."""
+
+    def run(page: Page, address: str) -> str:
+        page.goto("/?lang=en")
+        page.get_by_label("Sender", exact=True).fill(address)
+        page.get_by_role("button", name="Continue", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Registration succeeded")
+        return mail.personal_link(address)
+
+    return run
+
+
+@pytest.fixture
+def sign_in(register: Callable[[Page, str], str]) -> Callable[..., str]:
+    """Register a fresh address, open its personal link and land on the compose page.
+    Returns the address."""
+
+    def run(page: Page, prefix: str = "sender") -> str:
+        address = new_address(prefix)
+        link = register(page, address)
+        page.goto(link)
+        expect(page).to_have_url(re.compile(r"/compose$"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("New confidential message")
+        return address
+
+    return run
