@@ -138,7 +138,13 @@ def configure_security(app: Quart, settings: Settings) -> None:
     async def limit_and_check_csrf() -> None:
         view = app.view_functions.get(request.url_rule.endpoint) if request.url_rule else None
         streams = getattr(view, "streams_body", False)
-        if not streams and (request.content_length or 0) > FORM_BODY_LIMIT:
+        if streams:
+            return  # the view reads its body as a stream and checks CSRF itself
+        # A body without Content-Length (chunked) is capped as it arrives: from here on Quart's
+        # Body checks this limit on every append and stops buffering when it is crossed.
+        body = request.body
+        body._max_content_length = FORM_BODY_LIMIT
+        if (request.content_length or 0) > FORM_BODY_LIMIT or len(body._data) > FORM_BODY_LIMIT:
             abort(413)
         await security.check_csrf()
 
