@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.context import TortoiseContext, set_global_context
 from tortoise.migrations.api import migrate as run_migrations
 
@@ -39,6 +39,10 @@ async def connect(settings: Settings) -> None:
     """
     ctx = await Tortoise.init(config=tortoise_config(settings))
     set_global_context(ctx)
+    # Open the connection now, not lazily on the first query: that query is often the outbox
+    # worker's, and a shutdown cancelling it mid-connect left an unclosed connection (and its
+    # thread) behind. A database that is down also stops start-up here.
+    await connections.get("default").execute_query("SELECT 1")
 
 
 async def close() -> None:

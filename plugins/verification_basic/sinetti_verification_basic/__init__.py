@@ -7,9 +7,13 @@ recipients, and marked ``preview`` so the recipient's page says what will happen
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from portal import hookimpl
 from portal.i18n import _
 from portal.verification.base import VerificationProvider
+
+HERE = Path(__file__).resolve().parent
 
 
 class NoVerification(VerificationProvider):
@@ -31,3 +35,8 @@ class SmsPinVerification(VerificationProvider):
 @hookimpl
 def register_verification_providers() -> list[type[VerificationProvider]]:
     return [NoVerification, SmsPinVerification]
+
+
+@hookimpl
+def register_translation_dirs() -> list[Path]:
+    return [HERE / "locales"]

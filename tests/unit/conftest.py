@@ -1,0 +1,27 @@
+"""Fixtures shared by the unit tests (the portal fixtures come from ``portal.testing``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check correctness, not speed: a slow or busy CI machine must not fail them.
+settings.register_profile("sinetti", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("sinetti")
+
+
+@pytest.fixture(autouse=True)
+def no_portal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own ``PORTAL_*`` variables must never leak into a test."""
+    for key in list(os.environ):
+        if key.startswith("PORTAL_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def data_dir(portal_config: dict[str, Any]) -> Path:
+    return Path(portal_config["data_dir"]).resolve()

@@ -1,0 +1,147 @@
+"""Helpers shared by the unit tests: multipart bodies, signing in, counting rows and files."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from portal.testing import csrf_from, links_in
+
+FileSpec = tuple[str, str, bytes]  # (field name, file name, content)
+
+
+def multipart(
+    fields: Iterable[tuple[str, str]] = (),
+    files: Iterable[FileSpec] = (),
+    *,
+    files_first: bool = False,
+    boundary: str | None = None,
+) -> tuple[bytes, str]:
+    """A multipart/form-data body in exactly the order given (fields, then files)."""
+    boundary = boundary or "sinetti-test-" + secrets.token_hex(8)
+    parts: list[bytes] = []
+    for name, value in fields:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value.encode()
+            + b"\r\n"
+        )
+    file_parts: list[bytes] = []
+    for name, filename, content in files:
+        file_parts.append(
+            f"--{boundary}\r\nContent-Disposition: form-data; "
+            f'name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + content
+            + b"\r\n"
+        )
+    ordered = file_parts + parts if files_first else parts + file_parts
+    body = b"".join(ordered) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def page_text(response: Any) -> str:
+    return str(await response.get_data(as_text=True))
+
+
+async def csrf_of(client: Any, path: str = "/compose") -> str:
+    return csrf_from(await page_text(await client.get(path)))
+
+
+async def post_compose(
+    client: Any,
+    fields: dict[str, str],
+    files: Iterable[FileSpec] = (),
+    *,
+    csrf: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """POST the compose form as a browser does: the CSRF field first, then fields, files."""
+    token = csrf if csrf is not None else await csrf_of(client)
+    body, content_type = multipart([("csrf_token", token), *fields.items()], files)
+    return await client.post(
+        "/compose", data=body, headers={"Content-Type": content_type, **(headers or {})}
+    )
+
+
+async def newest_link(client: Any, address: str, kind: str = "s") -> str:
+    """The path of the newest personal link (``/s/…`` or ``/m/…``) mailed to ``address``.
+
+    Read from the outbox, or from the development mailbox once the worker delivered it.
+    """
+    from sinetti_devbox import read_mailbox
+
+    from portal.models import OutboxItem
+
+    data_dir = client.app.extensions["sinetti"].settings.data_dir
+
+    def first_link(texts: Iterable[str]) -> str | None:
+        for text in texts:
+            for link in links_in(text):
+                if f"/{kind}/" in link:
+                    return "/" + link.split("/", 3)[3]
+        return None
+
+    async def find() -> str | None:
+        items = await OutboxItem.filter(to_address=address).order_by("-id")
+        if items and items[0].text:
+            return first_link(item.text for item in items)
+        mailbox = reversed(read_mailbox(data_dir))
+        return first_link(entry["text"] for entry in mailbox if entry["to"] == address)
+
+    found = await eventually(find)
+    assert found, f"no /{kind}/ link was mailed to {address}"
+    return str(found)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02
+) -> Any:
+    """Poll ``check`` until it returns something truthy; return its last result."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result or loop.time() > deadline:
+            return result
+        await asyncio.sleep(interval)
+
+
+async def sign_in_with(client: Any, address: str) -> str:
+    """Register ``address`` in ``client`` and open its personal link; return the link path."""
+    page = await client.get("/")
+    response = await client.post(
+        "/", form={"email": address, "csrf_token": csrf_from(await page_text(page))}
+    )
+    assert response.status_code == 200, await page_text(response)
+    link = await newest_link(client, address.lower(), "s")
+    response = await client.get(link)
+    assert response.status_code == 303
+    return link
+
+
+async def row_counts() -> dict[str, int]:
+    """How many rows every table holds."""
+    from portal import models
+
+    return {
+        name: await getattr(models, name).all().count()
+        for name in (
+            "Sender",
+            "SenderLink",
+            "RegistrationEvent",
+            "Message",
+            "Recipient",
+            "Attachment",
+            "OutboxItem",
+        )
+    }
+
+
+def stored_files(data_dir: Path | str) -> list[Path]:
+    """Every file the local storage backend holds, finished or temporary."""
+    root = Path(data_dir) / "files"
+    return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []

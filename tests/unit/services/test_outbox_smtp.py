@@ -1,0 +1,143 @@
+"""The running portal's outbox worker with the ``smtp`` transport and a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from portal.models import OutboxItem, OutboxStatus
+from portal.services import clock, outbox
+from portal.testing import csrf_from, free_port, links_in
+
+from ..helpers import eventually, page_text, post_compose
+
+SENDER = "liisa@example.com"
+RECIPIENTS = ["ville@valtori.fi", "maija@example.fi"]
+
+
+def smtp_config(portal_config, port: int) -> dict:
+    return {
+        **portal_config,
+        "mail": "smtp",
+        "mail_from": "sinetti@portal.test",
+        "plugin_options": {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_TIMEOUT": "5"},
+    }
+
+
+async def all_items(status: OutboxStatus) -> bool:
+    items = await OutboxItem.all()
+    return bool(items) and all(item.status is status for item in items)
+
+
+async def sign_in_through_smtp(client, smtp_server) -> None:
+    """Register and open the link, reading it from the outbox or, once delivered, the server."""
+    page = await client.get("/")
+    await client.post("/", form={"email": SENDER, "csrf_token": csrf_from(await page_text(page))})
+
+    async def link() -> str | None:
+        item = await OutboxItem.get(to_address=SENDER)
+        texts = [item.text] + [mail.text() for mail in smtp_server.to(SENDER)]
+        found = [found for text in texts for found in links_in(text)]
+        return found[0] if found else None
+
+    found = await eventually(link)
+    assert found
+    assert (await client.get(urlsplit(found).path)).status_code == 303
+
+
+async def send_message(client) -> None:
+    response = await post_compose(
+        client,
+        {
+            "recipients": ", ".join(RECIPIENTS),
+            "subject": "Hakemus",
+            "body": "Hei",
+            "action": "send",
+        },
+    )
+    assert response.status_code == 303
+
+
+class TestSmtpUp:
+    @pytest.fixture
+    def portal_config(self, portal_config, smtp_server):
+        return smtp_config(portal_config, smtp_server.port)
+
+    async def test_queued_mail_is_delivered_with_text_and_html_parts(self, client, smtp_server):
+        await sign_in_through_smtp(client, smtp_server)
+        await send_message(client)
+
+        assert await eventually(lambda: all_items(OutboxStatus.SENT))
+        for address in [SENDER, *RECIPIENTS]:
+            (mail,) = smtp_server.to(address)
+            assert mail.mail_from == "sinetti@portal.test"
+            assert mail.message["From"] == "sinetti@portal.test"
+            assert mail.message.get_content_type() == "multipart/alternative"
+            assert links_in(mail.text()) and links_in(mail.html())
+            assert links_in(mail.text())[0] in mail.html()
+
+    async def test_delivered_mail_keeps_no_text_in_the_database(self, client, smtp_server):
+        await sign_in_through_smtp(client, smtp_server)
+        await send_message(client)
+
+        assert await eventually(lambda: all_items(OutboxStatus.SENT))
+        for item in await OutboxItem.all():
+            assert item.text == ""
+            assert item.html is None
+            assert item.sent_at is not None
+
+
+class Capture:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+
+class TestSmtpDown:
+    @pytest.fixture
+    def port(self) -> int:
+        return free_port()  # nothing listens here until the test starts a server
+
+    @pytest.fixture
+    def portal_config(self, portal_config, port):
+        return smtp_config(portal_config, port)
+
+    async def test_outage_delays_mail_and_a_later_retry_delivers_all_of_it(
+        self, client, sign_in, port, monkeypatch
+    ):
+        await sign_in(SENDER)  # the link is read from the outbox: nothing was delivered
+        await send_message(client)
+
+        async def all_tried() -> bool:
+            items = await OutboxItem.all()
+            return len(items) == 3 and all(item.attempts >= 1 for item in items)
+
+        assert await eventually(all_tried)
+        for item in await OutboxItem.all():
+            assert item.status is OutboxStatus.PENDING
+            assert item.last_error.startswith("MailDeliveryError: SMTP 127.0.0.1:")
+            assert item.text and item.html  # nothing lost while waiting
+
+        capture = Capture()
+        controller = Controller(capture, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            real = clock.now
+            monkeypatch.setattr(clock, "now", lambda: real() + timedelta(hours=1))
+            outbox.wake()
+
+            assert await eventually(lambda: all_items(OutboxStatus.SENT), timeout=10)
+        finally:
+            controller.stop()
+
+        delivered = sorted(rcpt for rcpts, _message in capture.messages for rcpt in rcpts)
+        assert delivered == sorted([SENDER, *RECIPIENTS])

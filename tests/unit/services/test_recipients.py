@@ -1,0 +1,220 @@
+"""portal.services.recipients: the Recipients field, allowed domains and the ``.sec`` suffix."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portal.i18n import locale_context
+from portal.services.recipients import mask_phone, parse_phone, parse_recipients
+
+ALLOWED = ("valtori.fi", "example.fi")
+SUFFIX = ".sec"
+
+
+def parse(text: str, *, suffix: str = SUFFIX, max_recipients: int = 50):
+    with locale_context("en"):
+        return parse_recipients(
+            text, allowed_domains=ALLOWED, phone_suffix=suffix, max_recipients=max_recipients
+        )
+
+
+label = st.from_regex(r"[a-z0-9]{1,6}(-[a-z0-9]{1,6})?", fullmatch=True)
+atom = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,9}", fullmatch=True)
+local_part = st.lists(atom, min_size=1, max_size=3).map(".".join)
+allowed_domain = st.builds(
+    lambda sub, domain: ".".join([*sub, domain]),
+    st.lists(label, max_size=2),
+    st.sampled_from(ALLOWED),
+)
+allowed_address = st.builds(lambda local, domain: f"{local}@{domain}", local_part, allowed_domain)
+other_domain = st.builds(
+    lambda name, tld: f"{name}.{tld}", label, st.sampled_from(["com", "se", "org", "fi"])
+).filter(lambda domain: not any(domain == a or domain.endswith("." + a) for a in ALLOWED))
+
+# Finnish mobile numbers: 040–046 and 050, 5 to 8 digits after the prefix.
+fi_prefix = st.sampled_from(["40", "41", "42", "44", "45", "46", "50"])
+fi_rest = st.from_regex(r"[0-9]{5,8}", fullmatch=True)
+# International mobile numbers: (country code + prefix, digits after it).
+international = st.sampled_from([("4670", 7), ("4673", 7), ("49151", 8), ("3725", 7)]).flatmap(
+    lambda spec: st.from_regex(rf"[0-9]{{{spec[1]}}}", fullmatch=True).map(
+        lambda digits: "+" + spec[0] + digits
+    )
+)
+
+
+@given(allowed_address)
+def test_any_valid_address_in_an_allowed_domain_round_trips(address):
+    result = parse(address)
+
+    assert result.errors == []
+    assert [r.email for r in result.recipients] == [address]
+    assert result.recipients[0].phone is None
+
+
+@given(
+    st.lists(allowed_address, min_size=1, max_size=8, unique_by=str.lower),
+    st.lists(st.sampled_from([",", ";", "\n", "\r\n", ", ", " ;\n", ",,", "\n\n"]), min_size=8),
+    st.booleans(),
+)
+def test_any_mix_of_separators_gives_the_same_recipients(addresses, separators, padded):
+    text = "".join(a + s for a, s in zip(addresses, separators, strict=False)).rstrip(",;\r\n ")
+    if padded:
+        text = separators[0] + text + separators[-1]
+
+    result = parse(text)
+
+    assert result.errors == []
+    assert [r.email for r in result.recipients] == addresses
+
+
+def test_the_same_address_twice_is_one_recipient():
+    result = parse("ville@valtori.fi, VILLE@valtori.fi\nville@valtori.fi")
+
+    assert [r.email for r in result.recipients] == ["ville@valtori.fi"]
+
+
+@given(
+    allowed_address,
+    fi_prefix,
+    fi_rest,
+    st.sampled_from(["0{p}{r}", "+358{p}{r}", "+358 {p} {r}", "00358{p}{r}", "0{p}-{r}"]),
+)
+def test_finnish_mobile_number_with_suffix_normalises_to_e164(address, prefix, rest, written):
+    number = written.format(p=prefix, r=rest)
+
+    result = parse(f"{address}.{number}{SUFFIX}")
+
+    assert result.errors == []
+    (recipient,) = result.recipients
+    assert recipient.email == address
+    assert recipient.phone == f"+358{prefix}{rest}"
+
+
+@given(allowed_address, international)
+def test_international_mobile_number_with_suffix_is_kept_in_e164(address, number):
+    result = parse(f"{address}.{number}{SUFFIX}")
+
+    assert result.errors == []
+    assert result.recipients[0].email == address
+    assert result.recipients[0].phone == number
+
+
+def test_suffix_is_case_insensitive_and_configurable():
+    assert parse("ville@valtori.fi.0400123456.SEC").recipients[0].phone == "+358400123456"
+
+    result = parse("ville@valtori.fi.0400123456.pin", suffix=".pin")
+    assert result.recipients[0].phone == "+358400123456"
+    assert "0400123456" not in result.recipients[0].email
+
+
+def test_address_without_suffix_has_no_phone():
+    (recipient,) = parse("ville.virkamies@valtori.fi").recipients
+
+    assert recipient.phone is None
+    assert recipient.masked_phone == ""
+
+
+@given(st.one_of(fi_prefix.flatmap(lambda p: fi_rest.map(lambda r: f"+358{p}{r}")), international))
+def test_masking_shows_only_the_last_three_digits(phone):
+    masked = mask_phone(phone)
+
+    assert re.sub(r"\D", "", masked) == phone[-3:]
+    assert masked.endswith(phone[-3:])
+    assert phone[:-3].lstrip("+") not in masked
+
+
+@given(local_part, other_domain)
+def test_address_of_a_domain_not_allowed_is_named_in_the_error(local, domain):
+    address = f"{local}@{domain}"
+
+    result = parse(f"ville@valtori.fi, {address}")
+
+    assert len(result.errors) == 1
+    assert f"“{address}”" in result.errors[0]
+    assert "allowed domain" in result.errors[0]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ville@evilvaltori.fi",
+        "ville@valtori.fi.evil.com",
+        "ville@valtori.fi.example.com",
+        "ville@fi",
+    ],
+)
+def test_lookalike_domains_are_not_allowed(address):
+    result = parse(address)
+
+    assert result.recipients == []
+    assert len(result.errors) == 1
+    assert address in result.errors[0]
+
+
+def test_fifty_recipients_are_accepted_and_fifty_one_refused():
+    addresses = [f"person{i}@valtori.fi" for i in range(51)]
+
+    assert len(parse(",".join(addresses[:50])).recipients) == 50
+    refused = parse(",".join(addresses))
+    assert refused.recipients == []
+    assert refused.errors == ["Enter at most 50 recipients."]
+
+
+@pytest.mark.parametrize("text", ["", "  ", ",;\n"])
+def test_empty_field_asks_for_a_recipient(text):
+    result = parse(text)
+
+    assert result.recipients == []
+    assert result.errors == ["Enter at least one recipient."]
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "123",  # too short
+        "0912345678",  # a Helsinki landline: no SMS
+        "+3589123456",  # a Finnish landline written internationally
+        "0412345678901",  # too long
+        "04OO123456",  # letters
+        "",  # suffix with no number
+    ],
+)
+def test_invalid_mobile_number_is_a_clear_error(number):
+    entry = f"ville@valtori.fi.{number}{SUFFIX}"
+
+    result = parse(entry)
+
+    assert result.recipients == []
+    assert len(result.errors) == 1
+    assert "ville@valtori.fi" in result.errors[0]
+
+
+def test_invalid_address_is_named_in_the_error():
+    result = parse("ville@valtori.fi; not an address")
+
+    assert [r.email for r in result.recipients] == ["ville@valtori.fi"]
+    assert result.errors == ["“not an address” is not a valid e-mail address."]
+
+
+@pytest.mark.parametrize("number", ["0400123456", "+358 40 0123456", "00358400123456"])
+def test_parse_phone_accepts_finnish_forms(number):
+    assert parse_phone(number) == "+358400123456"
+
+
+def test_errors_are_in_the_users_language(portal_app):
+    # The app loads the catalogs; Finnish is then whatever the fi catalog says.
+    with locale_context("en"):
+        english = parse_recipients(
+            "x@evil.com", allowed_domains=ALLOWED, phone_suffix=SUFFIX, max_recipients=50
+        ).errors[0]
+    with locale_context("sv"):
+        swedish = parse_recipients(
+            "x@evil.com", allowed_domains=ALLOWED, phone_suffix=SUFFIX, max_recipients=50
+        ).errors[0]
+
+    assert "x@evil.com" in swedish
+    assert swedish != english, "the Swedish catalog does not translate the domain error"

@@ -1,0 +1,145 @@
+"""portal.i18n and the language menu: how the language is chosen, and complete catalogs."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from portal.i18n import _, locale_context, negotiate
+
+from .helpers import csrf_of, page_text, post_compose
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def page_language(html: str) -> str:
+    return re.search(r'<html lang="(\w+)">', html).group(1)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "fi"),
+        ("", "fi"),
+        ("sv-FI,sv;q=0.9,en;q=0.8", "sv"),
+        ("de-DE,de;q=0.9,en;q=0.5", "en"),
+        ("en;q=0.3, fi;q=0.7", "fi"),
+        ("de, fr", "fi"),
+        ("sv;q=0, en", "en"),
+        ("EN-gb", "en"),
+        ("sv;q=abc, en;q=0.1", "en"),
+    ],
+)
+def test_accept_language_is_negotiated_by_quality(header, expected):
+    assert negotiate(header, "fi") == expected
+
+
+async def test_default_language_is_finnish(client):
+    assert page_language(await page_text(await client.get("/"))) == "fi"
+
+
+async def test_first_visit_follows_accept_language(client):
+    response = await client.get("/", headers={"Accept-Language": "sv-SE,sv;q=0.9"})
+
+    assert page_language(await page_text(response)) == "sv"
+
+
+async def test_lang_parameter_wins_and_is_remembered_in_a_cookie(client):
+    response = await client.get("/help?lang=en", headers={"Accept-Language": "sv"})
+
+    assert page_language(await page_text(response)) == "en"
+    assert "sinetti_lang=en" in response.headers["Set-Cookie"]
+
+    later = await client.get("/", headers={"Accept-Language": "sv"})
+    assert page_language(await page_text(later)) == "en"
+
+
+async def test_cookie_wins_over_accept_language_and_lang_over_cookie(client):
+    await client.get("/?lang=sv")
+
+    assert page_language(await page_text(await client.get("/"))) == "sv"
+    assert page_language(await page_text(await client.get("/?lang=fi"))) == "fi"
+    assert page_language(await page_text(await client.get("/"))) == "fi"
+
+
+async def test_unknown_language_is_ignored(client):
+    response = await client.get("/?lang=de", headers={"Accept-Language": "en"})
+
+    assert page_language(await page_text(response)) == "en"
+    assert "sinetti_lang" not in response.headers.get("Set-Cookie", "")
+
+
+class TestAgencyDefault:
+    @pytest.fixture
+    def portal_config(self, portal_config):
+        return {**portal_config, "default_locale": "sv"}
+
+    async def test_agency_default_language_is_used_without_a_preference(self, client):
+        assert page_language(await page_text(await client.get("/"))) == "sv"
+
+
+def language_menu(html: str) -> list[tuple[str, str]]:
+    nav = re.search(r'<nav class="language-menu".*?</nav>', html, re.S)
+    assert nav, "no language menu"
+    return re.findall(r'<a href="([^"]+)" lang="(\w+)"', nav.group(0))
+
+
+async def test_language_menu_is_on_every_page_and_keeps_the_page(client, sign_in):
+    link = await sign_in("liisa@example.com")
+    response = await post_compose(
+        client, {"recipients": "v@valtori.fi", "subject": "S", "body": "B", "action": "send"}
+    )
+    sent = response.headers["Location"]
+    pages = ["/", "/help", "/compose", sent, link, "/s/" + "x" * 43, "/no/such/page"]
+
+    for path in pages:
+        response = await client.get(path, follow_redirects=True)
+        menu = language_menu(await page_text(response))
+        assert [code for _href, code in menu] == ["fi", "sv", "en"], path
+        for href, code in menu:
+            assert href.endswith(f"lang={code}"), (path, href)
+
+    cancelled = await client.post("/compose/cancel", form={"csrf_token": await csrf_of(client)})
+    assert len(language_menu(await page_text(cancelled))) == 3
+    assert len(language_menu(await page_text(await client.get("/compose")))) == 3
+
+
+async def test_language_menu_keeps_the_other_query_arguments(client):
+    menu = language_menu(await page_text(await client.get("/help?x=1&lang=fi")))
+
+    assert ("/help?x=1&amp;lang=sv", "sv") in menu
+
+
+async def test_current_language_is_marked_in_the_menu(client):
+    html = await page_text(await client.get("/?lang=sv"))
+
+    current = re.findall(r'<a [^>]*lang="(\w+)"[^>]*aria-current="true"', html)
+    assert current == ["sv"]
+
+
+@pytest.mark.parametrize("locale", ["fi", "sv"])
+async def test_pages_are_translated(client, locale):
+    html = await page_text(await client.get(f"/?lang={locale}"))
+    english = await page_text(await client.get("/?lang=en"))
+
+    with locale_context(locale):
+        translated = _("Continue")
+    assert translated != "Continue", f"{locale}: “Continue” is not translated"
+    assert f">{translated}</button>" in html
+    assert ">Continue</button>" in english
+
+
+def load_i18n_tool():
+    spec = importlib.util.spec_from_file_location("sinetti_i18n_tool", ROOT / "tools" / "i18n.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_catalogs_are_complete_and_up_to_date():
+    problems = load_i18n_tool().problems()
+
+    assert problems == [], "\n".join(problems[:40]) + f"\n({len(problems)} problems)"

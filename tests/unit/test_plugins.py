@@ -1,0 +1,431 @@
+"""The plugin system: every hook documented and tested, third-party plugins, start-up checks.
+
+A hook named ``foo`` is covered by a test named ``test_hook_foo…`` (the meta-test below fails
+when a new hook has none), through a small agency plugin registered like any other.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import pluggy
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from quart import Blueprint
+
+from portal import hookimpl, hookspecs
+from portal.app import create_app
+from portal.config import ConfigError
+from portal.mail.base import MailTransport, OutgoingMail
+from portal.models import Message, OutboxItem
+from portal.plugins import make_plugin_manager
+from portal.sms.base import SmsGateway
+from portal.storage.base import ObjectNotFound, StorageBackend, StorageWriter
+from portal.testing import builtin_plugins, csrf_from, links_in
+from portal.themes import Theme
+from portal.verification.base import VerificationProvider
+
+from .helpers import eventually, page_text, post_compose
+
+HERE = Path(__file__).resolve().parent
+HOOKS = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, "sinetti_spec"))
+
+
+# -- the meta-tests -----------------------------------------------------------------------
+
+
+def test_there_are_hooks():
+    assert "register_themes" in HOOKS
+    assert len(HOOKS) >= 9
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook):
+    doc = inspect.getdoc(getattr(hookspecs, hook))
+
+    assert doc and len(doc) > 30, f"hook {hook} needs a docstring saying when it is called"
+
+
+def unit_test_names() -> set[str]:
+    names = set()
+    for path in HERE.rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names.add(node.name)
+    return names
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook):
+    tests = unit_test_names()
+
+    assert any(name.startswith(f"test_hook_{hook}") for name in tests), (
+        f"write a test named test_hook_{hook}_… for the new hook {hook}"
+    )
+
+
+def test_every_register_hook_is_implemented_by_a_built_in_plugin():
+    pm = make_plugin_manager(builtin_plugins())
+
+    for hook in HOOKS:
+        if hook.startswith("register_"):
+            implementations = getattr(pm.hook, hook).get_hookimpls()
+            assert implementations, f"no built-in plugin implements {hook}"
+
+
+def test_built_in_plugins_are_found_through_entry_points():
+    pm = make_plugin_manager()  # what `sinetti serve` does
+
+    names = {pm.get_name(plugin) for plugin in pm.get_plugins()}
+    assert {
+        "storage-local",
+        "verification-basic",
+        "mail-smtp",
+        "devbox",
+        "theme-default",
+        "theme-valtori",
+    } <= names
+
+
+def test_misspelled_hook_implementation_stops_start_up():
+    class Misspelled:
+        @hookimpl
+        def register_theme(self) -> list[Theme]:  # not a hook: register_themes
+            return []
+
+    with pytest.raises(pluggy.PluginValidationError, match="register_theme"):
+        make_plugin_manager([*builtin_plugins(), Misspelled()])
+
+
+def test_two_plugins_providing_the_same_name_stop_start_up(portal_config):
+    class SecondLocal:
+        @hookimpl
+        def register_storage_backends(self):
+            return [type("OtherLocal", (MemoryStorage,), {"name": "local"})]
+
+    with pytest.raises(ConfigError, match="two plugins provide the storage backend 'local'"):
+        create_app(portal_config, plugins=[*builtin_plugins(), SecondLocal()])
+
+
+# -- a third-party plugin, as an agency would write one -----------------------------------
+
+
+class MemoryWriter(StorageWriter):
+    def __init__(self, store: dict[str, bytes], key: str) -> None:
+        self.store, self.key, self.data = store, key, bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def commit(self) -> None:
+        self.store[self.key] = bytes(self.data)
+
+    async def abort(self) -> None:
+        self.data.clear()
+
+
+class MemoryStorage(StorageBackend):
+    name = "memory"
+    objects: ClassVar[dict[str, bytes]] = {}
+
+    async def writer(self, key: str) -> StorageWriter:
+        return MemoryWriter(self.objects, key)
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if key not in self.objects:
+            raise ObjectNotFound(key)
+        yield self.objects[key][start:end]
+
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+
+class MemoryMail(MailTransport):
+    name = "memory"
+    settings_prefix = "MEMORY_MAIL_"
+    sent: ClassVar[list[OutgoingMail]] = []
+
+    async def send(self, mail: OutgoingMail) -> None:
+        self.sent.append(mail)
+
+
+class MemorySms(SmsGateway):
+    name = "memory"
+    sent: ClassVar[list[tuple[str, str]]] = []
+
+    async def send(self, to: str, text: str) -> None:
+        self.sent.append((to, text))
+
+
+class StrongId(VerificationProvider):
+    name = "strong-id"
+
+    def describe(self) -> str:
+        return "Identify with your bank credentials."
+
+
+ACME = Theme(
+    name="acme",
+    organisation={"fi": "Acme-virasto", "sv": "Acme-verket", "en": "Acme Agency"},
+    title={"fi": "Turvaviesti", "sv": "Säkert meddelande", "en": "Secure message"},
+    tokens={"brand": "#123456"},
+)
+
+acme_pages = Blueprint("acme", __name__)
+
+
+@acme_pages.get("/acme/hello")
+async def hello() -> str:
+    from portal.i18n import _
+
+    return _("Hello from Acme")
+
+
+class AgencyPlugin:
+    """Everything an agency's own package could register, recording the events it sees."""
+
+    def __init__(self, locales: Path) -> None:
+        self.locales = locales
+        self.messages: list[Message] = []
+        self.registrations: list[tuple[str, bool]] = []
+
+    @hookimpl
+    def register_storage_backends(self):
+        return [MemoryStorage]
+
+    @hookimpl
+    def register_verification_providers(self):
+        return [StrongId]
+
+    @hookimpl
+    def register_mail_transports(self):
+        return [MemoryMail]
+
+    @hookimpl
+    def register_sms_gateways(self):
+        return [MemorySms]
+
+    @hookimpl
+    def register_themes(self):
+        return [ACME]
+
+    @hookimpl
+    def register_blueprints(self):
+        return [acme_pages]
+
+    @hookimpl
+    def register_translation_dirs(self):
+        return [self.locales]
+
+    @hookimpl
+    def message_sent(self, message: Message) -> None:
+        self.messages.append(message)
+
+    @hookimpl
+    def sender_registered(self, email: str, new_sender: bool) -> None:
+        self.registrations.append((email, new_sender))
+
+
+def compile_catalog(folder: Path, locale: str, strings: dict[str, str]) -> None:
+    catalog = Catalog(locale=locale)
+    for msgid, msgstr in strings.items():
+        catalog.add(msgid, msgstr)
+    target = folder / locale / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    with (target / "messages.mo").open("wb") as fh:
+        write_mo(fh, catalog)
+
+
+@pytest.fixture
+def agency(tmp_path) -> AgencyPlugin:
+    locales = tmp_path / "acme-locales"
+    compile_catalog(
+        locales, "fi", {"Hello from Acme": "Terveisiä Acmelta", "Continue": "Eteenpäin"}
+    )
+    compile_catalog(locales, "sv", {"Hello from Acme": "Hälsningar från Acme"})
+    MemoryStorage.objects = {}
+    MemoryMail.sent = []
+    MemorySms.sent = []
+    return AgencyPlugin(locales)
+
+
+@pytest.fixture
+def portal_plugins(agency):
+    return [*builtin_plugins(), agency]
+
+
+@pytest.fixture
+def portal_config(portal_config):
+    return {
+        **portal_config,
+        "storage": "memory",
+        "mail": "memory",
+        "sms": "memory",
+        "theme": "acme",
+    }
+
+
+@pytest.fixture
+def sign_in(client):
+    """Like the shared ``sign_in``, reading the link from the memory transport once sent."""
+
+    async def run(address: str) -> None:
+        page = await client.get("/")
+        await client.post(
+            "/", form={"email": address, "csrf_token": csrf_from(await page_text(page))}
+        )
+
+        async def link() -> str | None:
+            item = await OutboxItem.get(to_address=address)
+            texts = [item.text, *(mail.text for mail in MemoryMail.sent if mail.to == address)]
+            found = [link for text in texts for link in links_in(text)]
+            return found[0] if found else None
+
+        found = await eventually(link)
+        assert found
+        assert (await client.get(urlsplit(found).path)).status_code == 303
+
+    return run
+
+
+def providers(portal_app):
+    return portal_app.app.extensions["sinetti"].providers
+
+
+async def send_message(client, sign_in) -> str:
+    await sign_in("liisa@example.com")
+    response = await post_compose(
+        client,
+        {"recipients": "ville@valtori.fi.0400123456.sec", "subject": "S", "action": "send"},
+        [("attachments", "a.txt", b"stored in memory")],
+    )
+    assert response.status_code == 303
+    return response.headers["Location"]
+
+
+async def test_hook_register_storage_backends_a_plugin_backend_stores_uploads(
+    portal_app, client, sign_in
+):
+    assert isinstance(providers(portal_app).storage, MemoryStorage)
+
+    await send_message(client, sign_in)
+
+    assert list(MemoryStorage.objects.values()) == [b"stored in memory"]
+
+
+async def test_hook_register_verification_providers_adds_a_provider(portal_app):
+    verification = providers(portal_app).verification
+
+    assert isinstance(verification["strong-id"], StrongId)
+    assert {"none", "sms-pin", "strong-id"} <= set(verification)
+
+
+async def test_hook_register_mail_transports_selected_transport_delivers(portal_app, client):
+    assert isinstance(providers(portal_app).mail, MemoryMail)
+    page = await client.get("/")
+    await client.post(
+        "/", form={"email": "liisa@example.com", "csrf_token": csrf_from(await page_text(page))}
+    )
+
+    async def delivered():
+        return [m.to for m in MemoryMail.sent]
+
+    assert await eventually(delivered) == ["liisa@example.com"]
+
+
+async def test_hook_register_sms_gateways_selected_gateway_sends(portal_app):
+    from portal.services import outbox
+
+    assert isinstance(providers(portal_app).sms, MemorySms)
+
+    await outbox.enqueue_sms("+358400123456", "PIN 1234")
+    outbox.wake()
+
+    async def sent():
+        return MemorySms.sent
+
+    assert await eventually(sent) == [("+358400123456", "PIN 1234")]
+    assert (await OutboxItem.get()).status == "sent"
+
+
+async def test_hook_register_themes_a_third_party_theme_brands_the_pages(portal_app, client):
+    html = await page_text(await client.get("/?lang=sv"))
+    css = await page_text(await client.get("/theme.css"))
+
+    assert providers(portal_app).theme is ACME
+    assert "Acme-verket" in html
+    assert "Säkert meddelande" in html
+    assert "--brand: #123456;" in css
+
+
+async def test_hook_register_blueprints_adds_pages(client):
+    response = await client.get("/acme/hello?lang=en")
+
+    assert response.status_code == 200
+    assert await page_text(response) == "Hello from Acme"
+
+
+async def test_hook_register_translation_dirs_translates_plugin_strings(client):
+    assert await page_text(await client.get("/acme/hello?lang=fi")) == "Terveisiä Acmelta"
+    assert await page_text(await client.get("/acme/hello?lang=sv")) == "Hälsningar från Acme"
+
+
+async def test_hook_register_translation_dirs_merge_over_the_core_catalog(client):
+    assert ">Eteenpäin</button>" in await page_text(await client.get("/?lang=fi"))
+
+
+async def test_hook_message_sent_gets_the_message_with_recipients_and_attachments(
+    agency, client, sign_in
+):
+    location = await send_message(client, sign_in)
+
+    (message,) = agency.messages
+    assert location.endswith(str(message.id))
+    assert [r.phone for r in message.recipients] == ["+358400123456"]
+    assert [a.filename for a in message.attachments] == ["a.txt"]
+
+
+async def test_hook_message_sent_is_not_called_for_a_refused_message(agency, client, sign_in):
+    await sign_in("liisa@example.com")
+
+    response = await post_compose(
+        client, {"recipients": "x@evil.com", "subject": "", "action": "send"}
+    )
+
+    assert response.status_code == 400
+    assert agency.messages == []
+
+
+async def test_hook_sender_registered_tells_new_from_returning_senders(agency, client):
+    for _ in range(2):
+        page = await client.get("/")
+        await client.post(
+            "/", form={"email": "Liisa@example.com", "csrf_token": csrf_from(await page_text(page))}
+        )
+
+    assert agency.registrations == [("Liisa@example.com", True), ("Liisa@example.com", False)]
+
+
+async def test_plugin_settings_prefix_claims_its_variables(portal_config, agency):
+    app = create_app(
+        {**portal_config, "plugin_options": {"MEMORY_MAIL_COLOUR": "blue"}},
+        plugins=[*builtin_plugins(), agency],
+    )
+
+    assert app.extensions["sinetti"].providers.mail.options == {"colour": "blue"}
+
+
+async def test_plugin_installed_but_not_selected_is_not_used(tmp_path, agency):
+    app = create_app(
+        {"data_dir": str(tmp_path), "secret_key": "k" * 40}, plugins=[*builtin_plugins(), agency]
+    )
+    chosen = app.extensions["sinetti"].providers
+
+    assert (chosen.storage.name, chosen.mail.name, chosen.sms.name) == ("local", "dev", "dev")
+    assert chosen.theme.name == "default"
