@@ -136,9 +136,10 @@ def configure_templates(app: Quart) -> None:
 def configure_security(app: Quart, settings: Settings) -> None:
     @app.before_request
     async def limit_and_check_csrf() -> None:
+        if request.routing_exception is not None:
+            return  # unknown page or method: routing answers 404/405 before any body is read
         view = app.view_functions.get(request.url_rule.endpoint) if request.url_rule else None
-        streams = getattr(view, "streams_body", False)
-        if streams:
+        if getattr(view, "streams_body", False):
             return  # the view reads its body as a stream and checks CSRF itself
         # A body without Content-Length (chunked) is capped as it arrives: from here on Quart's
         # Body checks this limit on every append and stops buffering when it is crossed.

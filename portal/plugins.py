@@ -122,10 +122,15 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
 
 
 def _check_unclaimed(settings: Settings, classes: Iterable[type[Provider]]) -> None:
-    prefixes = tuple(cls.settings_prefix for cls in classes if cls.settings_prefix)
+    claimed = [cls for cls in classes if cls.settings_prefix]
     for key in sorted(settings.plugin_options):
-        if not prefixes or not key.startswith(prefixes):
+        owners = [cls for cls in claimed if key.startswith(cls.settings_prefix)]
+        if not owners:
             raise ConfigError(f"{PREFIX}{key}: unknown setting")
+        for cls in owners:
+            option = key[len(cls.settings_prefix) :].lower()
+            if cls.known_options is not None and option not in cls.known_options:
+                raise ConfigError(f"{PREFIX}{key}: unknown setting of the {cls.name!r} plugin")
 
 
 def translation_dirs(pm: pluggy.PluginManager) -> list[Path]:

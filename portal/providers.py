@@ -20,6 +20,10 @@ class Provider:
 
     name: ClassVar[str]
     settings_prefix: ClassVar[str] = ""
+    #: The option names (lower case, without the prefix) the provider reads. When set, an
+    #: unknown ``PORTAL_<PREFIX>*`` variable stops start-up even if this provider is not the
+    #: one selected, so a typo never waits for the day the provider is switched on.
+    known_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, settings: Settings, options: dict[str, str]) -> None:
         self.settings = settings

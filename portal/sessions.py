@@ -7,12 +7,15 @@ id, the CSRF token, the current draft and the last time it was used; it ends aft
 
 from __future__ import annotations
 
-import time
-
 from quart import session
 
 from portal.context import portal
 from portal.models import Sender
+from portal.services import clock
+
+
+def _now() -> int:
+    return int(clock.now().timestamp())
 
 
 def sign_in(sender: Sender) -> None:
@@ -25,7 +28,7 @@ def sign_in(sender: Sender) -> None:
     if draft:
         session["draft_id"] = draft
     session["sender_id"] = sender.id
-    session["seen"] = int(time.time())
+    session["seen"] = _now()
 
 
 def sign_out() -> None:
@@ -37,10 +40,10 @@ async def current_sender() -> Sender | None:
     if not isinstance(sender_id, int):
         return None
     idle = portal().settings.session_idle_minutes * 60
-    if int(time.time()) - int(session.get("seen", 0)) > idle:
+    if _now() - int(session.get("seen", 0)) > idle:
         sign_out()
         return None
-    session["seen"] = int(time.time())
+    session["seen"] = _now()
     return await Sender.get_or_none(id=sender_id)
 
 

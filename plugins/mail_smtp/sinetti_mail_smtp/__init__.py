@@ -16,8 +16,6 @@ from portal import hookimpl
 from portal.config import ConfigError, Settings
 from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
 
-KNOWN = {"host", "port", "username", "password", "starttls", "timeout"}
-
 
 def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
     message = EmailMessage()
@@ -36,12 +34,10 @@ def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
 class SmtpTransport(MailTransport):
     name = "smtp"
     settings_prefix = "SMTP_"
+    known_options = frozenset({"host", "port", "username", "password", "starttls", "timeout"})
 
     def __init__(self, settings: Settings, options: dict[str, str]) -> None:
         super().__init__(settings, options)
-        unknown = set(options) - KNOWN
-        if unknown:
-            raise ConfigError(f"PORTAL_SMTP_{sorted(unknown)[0].upper()}: unknown setting")
         self.host = options.get("host", "localhost")
         try:
             self.port = int(options.get("port", "25"))

@@ -6,9 +6,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sinetti_mail_smtp import SmtpTransport, build_message
 
+from portal.app import create_app
 from portal.config import ConfigError, load_settings
 from portal.mail.base import MailDeliveryError, OutgoingMail
-from portal.testing import free_port
+from portal.testing import builtin_plugins, free_port
 
 MAIL = OutgoingMail(
     to="ville@valtori.fi",
@@ -85,9 +86,20 @@ def test_defaults(tmp_path):
         ({"port": "x"}, "PORTAL_SMTP_PORT"),
         ({"timeout": "soon"}, "PORTAL_SMTP_TIMEOUT"),
         ({"starttls": "sometimes"}, "PORTAL_SMTP_STARTTLS"),
-        ({"user": "portal"}, "PORTAL_SMTP_USER"),
     ],
 )
 def test_bad_option_names_its_variable(tmp_path, options, variable):
     with pytest.raises(ConfigError, match=variable):
         transport(tmp_path, **options)
+
+
+@pytest.mark.parametrize("mail", ["smtp", "dev"])
+def test_misspelled_smtp_variable_stops_start_up_even_when_smtp_is_not_selected(
+    tmp_path, monkeypatch, mail
+):
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PORTAL_MAIL", mail)
+    monkeypatch.setenv("PORTAL_SMTP_USER", "portal")  # the setting is PORTAL_SMTP_USERNAME
+
+    with pytest.raises(ConfigError, match=r"^PORTAL_SMTP_USER: unknown setting of the 'smtp'"):
+        create_app(plugins=builtin_plugins())

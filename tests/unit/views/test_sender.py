@@ -168,3 +168,30 @@ async def test_registration_is_not_possible_with_get(client):
 
     assert response.status_code == 200
     assert await row_counts() == before
+
+
+async def test_session_ends_after_the_idle_time_and_says_so(client, sign_in, monkeypatch):
+    await sign_in("idle@example.com")
+    assert (await client.get("/compose")).status_code == 200
+    later = clock.now() + timedelta(minutes=61)
+    monkeypatch.setattr(clock, "now", lambda: later)
+
+    response = await client.get("/compose?lang=en")
+
+    assert response.status_code == 401
+    assert "Your session has ended" in await page_text(response)
+
+
+async def test_session_stays_open_while_it_is_used(client, sign_in, monkeypatch):
+    await sign_in("busy@example.com")
+    start = clock.now()
+    for minutes in (50, 100, 150):
+        moment = start + timedelta(minutes=minutes)
+        monkeypatch.setattr(clock, "now", lambda moment=moment: moment)
+        assert (await client.get("/compose?lang=en")).status_code == 200
+
+
+async def test_a_method_the_page_does_not_take_is_405_not_a_csrf_error(client):
+    response = await client.put("/compose", data=b"x")
+
+    assert response.status_code == 405
