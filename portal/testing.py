@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import email
 import email.policy
@@ -24,7 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -213,9 +214,12 @@ class SmtpServer:
         return [m for m in self.messages if address in m.recipients]
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+S = TypeVar("S", bound=SmtpServer)
+
+
+@contextlib.contextmanager
+def running_smtp_server(kind: type[S] = SmtpServer) -> Iterator[S]:  # type: ignore[assignment]
+    """Run a real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
     from aiosmtpd.controller import Controller
 
     captured: list[CapturedMail] = []
@@ -230,6 +234,14 @@ def smtp_server() -> Iterator[SmtpServer]:
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield SmtpServer("127.0.0.1", port, captured)
+        yield kind("127.0.0.1", port, captured)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback for one test (see :func:`running_smtp_server`)."""
+    server: SmtpServer
+    with running_smtp_server() as server:
+        yield server

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal.testing import CapturedMail, SmtpServer, free_port, links_in
+from portal.testing import CapturedMail, SmtpServer, free_port, links_in, running_smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_SCRIPT = Path(__file__).resolve().parent / "vendor" / "axe-4.14.1.min.js"
@@ -150,26 +150,8 @@ class MailCatcher(SmtpServer):
 def mail() -> Iterator[MailCatcher]:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 for the whole session, like
     ``portal.testing.smtp_server`` (which is per test, too short-lived for one server process)."""
-    import email
-    import email.policy
-
-    from aiosmtpd.controller import Controller
-
-    captured: list[CapturedMail] = []
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            captured.append(CapturedMail(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
-            return "250 Message accepted"
-
-    port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield MailCatcher("127.0.0.1", port, captured)
-    finally:
-        controller.stop()
+    with running_smtp_server(MailCatcher) as server:
+        yield server
 
 
 # -- the portal server -------------------------------------------------------------------------

@@ -25,3 +25,16 @@ def no_portal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def data_dir(portal_config: dict[str, Any]) -> Path:
     return Path(portal_config["data_dir"]).resolve()
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> Any:
+    """The real ``local`` storage backend in a temporary data directory."""
+    from sinetti_storage_local import LocalStorage
+
+    from portal.config import load_settings
+
+    settings = load_settings(environ={}, override={"data_dir": tmp_path, "secret_key": "k" * 40})
+    backend = LocalStorage(settings, {})
+    await backend.open()
+    return backend

@@ -7,19 +7,10 @@ import os
 import pytest
 from sinetti_storage_local import LocalStorage
 
-from portal.config import load_settings
 from portal.services.uploads import new_storage_key
 from portal.storage.base import ObjectNotFound
 
 from ..helpers import stored_files
-
-
-@pytest.fixture
-async def storage(tmp_path) -> LocalStorage:
-    settings = load_settings(environ={}, override={"data_dir": tmp_path, "secret_key": "k" * 40})
-    backend = LocalStorage(settings, {})
-    await backend.open()
-    return backend
 
 
 async def read_all(storage: LocalStorage, key: str, start: int = 0, end: int | None = None):

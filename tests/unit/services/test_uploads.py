@@ -11,21 +11,12 @@ from collections.abc import AsyncIterator
 import pytest
 from sinetti_storage_local import LocalStorage
 
-from portal.config import load_settings
 from portal.services import uploads
 from portal.services.uploads import UploadRejected, stream_form
 
 from ..helpers import multipart, stored_files
 
 CSRF = "the-sessions-csrf-token"
-
-
-@pytest.fixture
-async def storage(tmp_path) -> LocalStorage:
-    settings = load_settings(environ={}, override={"data_dir": tmp_path, "secret_key": "k" * 40})
-    backend = LocalStorage(settings, {})
-    await backend.open()
-    return backend
 
 
 def csrf_ok(value: str) -> bool:
