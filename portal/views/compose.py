@@ -81,6 +81,31 @@ async def _render_compose(
     )
 
 
+async def _refusal(sender: Sender, draft: Message | None, refused: Exception) -> Any:
+    """The compose page again, saying why the body was refused; typed fields are kept."""
+    await _drain_body()
+    fields = getattr(refused, "fields", None)
+    if fields:
+        form = ComposeForm.from_fields(fields)
+    else:
+        form = ComposeForm.from_draft(draft) if draft else ComposeForm()
+    if isinstance(refused, StorageError):
+        log.error("storage backend failed while receiving an upload: %s", refused)
+        text = _("The files could not be stored right now. Nothing was sent. Try again later.")
+        return await _render_compose(sender, draft, form, {"attachments": [text]}, 503)
+    assert isinstance(refused, UploadRejected)
+    if refused.reason == "too-large":
+        limit = format_size(portal().settings.max_attachments_bytes)
+        text = _(
+            "The attachments are too large: together they can be at most %(limit)s. "
+            "Nothing of this upload was kept."
+        ) % {"limit": limit}
+        return await _render_compose(sender, draft, form, {"attachments": [text]}, 413)
+    return await _render_compose(
+        sender, draft, form, {"form": [str(UPLOAD_ERRORS[refused.reason])]}, 400
+    )
+
+
 @bp.get("/compose")
 @sender_required
 async def compose_form(sender: Sender) -> Any:
@@ -103,27 +128,8 @@ async def send(sender: Sender) -> Any:
         parsed = await stream_form(
             request.body, request.headers.get("Content-Type", ""), storage, budget, csrf_valid
         )
-    except StorageError:
-        log.exception("storage backend failed while receiving an upload")
-        await _drain_body()
-        form = ComposeForm.from_draft(draft) if draft else ComposeForm()
-        text = _("The files could not be stored right now. Nothing was sent. Try again later.")
-        return await _render_compose(sender, draft, form, {"attachments": [text]}, 503)
-    except UploadRejected as rejected:
-        await _drain_body()
-        if rejected.fields:
-            form = ComposeForm.from_fields(rejected.fields)
-        else:
-            form = ComposeForm.from_draft(draft) if draft else ComposeForm()
-        if rejected.reason == "too-large":
-            text = _(
-                "The attachments are too large: together they can be at most %(limit)s. "
-                "Nothing of this upload was kept."
-            ) % {"limit": format_size(settings.max_attachments_bytes)}
-            return await _render_compose(sender, draft, form, {"attachments": [text]}, 413)
-        return await _render_compose(
-            sender, draft, form, {"form": [str(UPLOAD_ERRORS[rejected.reason])]}, 400
-        )
+    except (StorageError, UploadRejected) as refused:
+        return await _refusal(sender, draft, refused)
 
     form = ComposeForm.from_fields(parsed.fields)
     checked = compose.validate(settings, form)
