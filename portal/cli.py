@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from portal.config import ConfigError, load_settings
@@ -16,6 +17,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from portal.app import create_app
 
+    # Links in e-mails point at this server unless the public address is configured.
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+    os.environ.setdefault("PORTAL_BASE_URL", f"http://{host}:{args.port}")
     create_app()  # validate the configuration and plugins before starting any worker
     if not args.no_migrate:
         _migrate(args)
