@@ -376,6 +376,24 @@ def phone_sized(page: Page) -> Iterator[None]:
         page.set_viewport_size(before)
 
 
+def check_page_in(page: Page, url: str, lang: str, what: str, name: str) -> None:
+    """Open ``url`` in ``lang``; check it with axe and screenshot it at desktop and phone size."""
+    separator = "&" if "?" in url else "?"
+    response = page.goto(f"{url}{separator}lang={lang}")
+    assert response is not None and response.status == 200, url
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    check_accessible(page, f"{what} ({lang})")
+    save_screenshot(page, f"{name}-{lang}")
+    with phone_sized(page):
+        check_accessible(page, f"{what} ({lang}, phone)")
+        save_screenshot(page, f"{name}-{lang}-phone")
+
+
+@pytest.fixture
+def page_in_languages() -> Callable[[Page, str, str, str, str], None]:
+    return check_page_in
+
+
 @pytest.fixture
 def assert_accessible() -> Callable[[Page, str], None]:
     return check_accessible

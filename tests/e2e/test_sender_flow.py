@@ -59,20 +59,21 @@ def zip64_members(archive: zipfile.ZipFile) -> list[str]:
 
 
 def test_sender_registers_sends_two_attachments_and_saves_exactly_what_was_sent(
-    page: Page, mail, new_context, base_url, new_address, assert_accessible, screenshot, phone_sized
+    page: Page,
+    mail,
+    new_context,
+    base_url,
+    new_address,
+    assert_accessible,
+    screenshot,
+    phone_sized,
+    page_in_languages,
 ) -> None:
     sender = new_address("flow")
 
     # 1. The start page, in English and Finnish, desktop and phone.
     for lang in ("fi", "en"):
-        response = page.goto(f"/?lang={lang}")
-        assert response is not None and response.status == 200
-        expect(page.locator("html")).to_have_attribute("lang", lang)
-        assert_accessible(page, f"the start page ({lang})")
-        screenshot(page, f"flow-01-start-{lang}")
-        with phone_sized(page):
-            assert_accessible(page, f"the start page ({lang}, phone)")
-            screenshot(page, f"flow-01-start-{lang}-phone")
+        page_in_languages(page, "/", lang, "the start page", "flow-01-start")
 
     # 2. Sender + Continue: the registration page.
     page.get_by_label("Sender", exact=True).fill(sender)
@@ -98,13 +99,7 @@ def test_sender_registers_sends_two_attachments_and_saves_exactly_what_was_sent(
     expect(page.get_by_role("heading", level=1)).to_have_text("New confidential message")
     expect(page.locator("main")).to_contain_text(sender)
     for lang in ("fi", "en"):
-        page.goto(f"/compose?lang={lang}")
-        expect(page.locator("html")).to_have_attribute("lang", lang)
-        assert_accessible(page, f"the compose page ({lang})")
-        screenshot(page, f"flow-03-compose-{lang}")
-        with phone_sized(page):
-            assert_accessible(page, f"the compose page ({lang}, phone)")
-            screenshot(page, f"flow-03-compose-{lang}-phone")
+        page_in_languages(page, "/compose", lang, "the compose page", "flow-03-compose")
 
     page.get_by_label("Recipients", exact=True).fill(
         f"{PHONE_RECIPIENT}.0400123456.sec, {PLAIN_RECIPIENT}"
@@ -144,18 +139,8 @@ def test_sender_registers_sends_two_attachments_and_saves_exactly_what_was_sent(
     attachments = " ".join(shown["Attachments"].split())
     assert f"{PDF_NAME} 1.2 MB" in attachments, attachments
     assert f"{CSV_NAME} 2.4 kB" in attachments, attachments
-    assert_accessible(page, "the confirmation page")
-    screenshot(page, "flow-05-sent-en")
-    with phone_sized(page):
-        screenshot(page, "flow-05-sent-en-phone")
-    page.goto(confirmation_url + "?lang=fi")
-    expect(page.locator("html")).to_have_attribute("lang", "fi")
-    assert_accessible(page, "the confirmation page (fi)")
-    screenshot(page, "flow-05-sent-fi")
-    with phone_sized(page):
-        assert_accessible(page, "the confirmation page (fi, phone)")
-        screenshot(page, "flow-05-sent-fi-phone")
-    page.goto(confirmation_url + "?lang=en")
+    for lang in ("fi", "en"):
+        page_in_languages(page, confirmation_url, lang, "the confirmation page", "flow-05-sent")
 
     # 6. Save: the zip holds exactly what was sent.
     with page.expect_download() as download_info:
