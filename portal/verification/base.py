@@ -6,22 +6,19 @@ A verification provider decides what a recipient must do before a message opens:
 
 from __future__ import annotations
 
-from abc import ABC
-from typing import ClassVar
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
 
 from portal.providers import Provider
 
-
-class VerificationError(Exception):
-    """The recipient could not be verified (wrong code, locked, …)."""
+if TYPE_CHECKING:
+    from portal.models import Recipient
 
 
 class VerificationProvider(Provider, ABC):
-    #: True when the recipient address must carry a phone number (the ``.sec`` suffix).
+    # True when the recipient address must carry a phone number (the ``.sec`` suffix).
     requires_phone: ClassVar[bool] = False
-    #: True while the provider's opening flow is not available yet in this version.
-    preview: ClassVar[bool] = False
 
-    def describe(self) -> str:
-        """A short sentence for the recipient about what opening will ask of them."""
-        return ""
+    @abstractmethod
+    def describe(self, recipient: Recipient) -> str:
+        """One translated sentence for ``recipient``'s page: what opening will ask of them."""

@@ -13,7 +13,6 @@ from quart import Blueprint
 from portal.context import portal
 from portal.models import Recipient
 from portal.security import hash_token
-from portal.services.recipients import mask_phone
 from portal.web import render_page
 
 bp = Blueprint("recipient", __name__)
@@ -26,11 +25,10 @@ async def waiting(token: str) -> Any:
     )
     if recipient is None:
         return await render_page("not_found.html", status=404)
-    provider = portal().providers.verification.get(recipient.verification)
+    provider = portal().providers.verification[recipient.verification]
     return await render_page(
         "waiting.html",
         recipient=recipient,
         sender_email=recipient.message.sender.email,
-        masked_phone=mask_phone(recipient.phone) if recipient.phone else "",
-        provider=provider,
+        how_to_open=provider.describe(recipient),
     )

@@ -23,7 +23,7 @@ from portal import hookimpl, hookspecs
 from portal.app import create_app
 from portal.config import ConfigError
 from portal.mail.base import MailTransport, OutgoingMail
-from portal.models import Message, OutboxItem
+from portal.models import Message, OutboxItem, Recipient
 from portal.plugins import make_plugin_manager
 from portal.sms.base import SmsGateway
 from portal.storage.base import ObjectNotFound, StorageBackend, StorageWriter
@@ -166,7 +166,7 @@ class MemorySms(SmsGateway):
 class StrongId(VerificationProvider):
     name = "strong-id"
 
-    def describe(self) -> str:
+    def describe(self, recipient: Recipient) -> str:
         return "Identify with your bank credentials."
 
 

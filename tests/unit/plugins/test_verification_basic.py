@@ -5,6 +5,7 @@ from __future__ import annotations
 import sinetti_verification_basic as basic
 
 from portal.i18n import locale_context
+from portal.models import Recipient
 
 
 def test_both_providers_are_registered():
@@ -15,19 +16,18 @@ def test_both_providers_are_registered():
     assert registered["none"].requires_phone is False
 
 
-def test_sms_pin_says_it_is_a_preview_until_the_pin_flow_exists():
-    assert basic.SmsPinVerification.preview is True
-    assert basic.NoVerification.preview is False
-
-
 def test_descriptions_tell_the_recipient_what_opening_takes_in_their_language(portal_app):
     none = basic.NoVerification(None, {})  # type: ignore[arg-type]
     pin = basic.SmsPinVerification(None, {})  # type: ignore[arg-type]
+    recipient = Recipient(email="ville@valtori.fi", phone="+358400123456")
 
     with locale_context("en"):
-        english = pin.describe()
-        assert "link" in none.describe()
+        english = pin.describe(recipient)
+        assert "link" in none.describe(recipient)
         assert "SMS" in english
+        assert "•••• 456" in english and "400123456" not in english
     for locale in ("fi", "sv"):
         with locale_context(locale):
-            assert pin.describe() != english, f"the {locale} catalog of the plugin lacks it"
+            described = pin.describe(recipient)
+            assert described != english, f"the {locale} catalog of the plugin lacks it"
+            assert "•••• 456" in described
