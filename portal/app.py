@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal import db, i18n, security
 from portal.config import LOCALES, MB, Settings, load_settings
-from portal.context import Portal, portal
+from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_dirs
 from portal.services import outbox
 from portal.views import common, compose, recipient, sender, sent
@@ -198,6 +198,3 @@ def configure_views(app: Quart) -> None:
 
 def portal_of(app: Quart) -> Portal:
     return app.extensions["sinetti"]
-
-
-__all__ = ["create_app", "portal"]

@@ -78,7 +78,6 @@ class Providers:
     sms: SmsGateway
     verification: dict[str, VerificationProvider]
     theme: Theme
-    themes: dict[str, Theme]
 
     def all(self) -> list[Provider]:
         return [self.storage, self.mail, self.sms, *self.verification.values()]
@@ -117,7 +116,6 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         sms=make(sms_cls),  # type: ignore[arg-type]
         verification={name: make(cls) for name, cls in verifications.items()},
         theme=theme,
-        themes=themes,
     )
 
 
