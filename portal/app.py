@@ -19,7 +19,7 @@ from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_dirs
 from portal.services import outbox
-from portal.views import common, compose, recipient, sender, sent
+from portal.views import common, compose, recipient, reply, sender, sent
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,13 @@ def configure_i18n(app: Quart, settings: Settings) -> None:
     @app.before_request
     async def choose_locale() -> None:
         chosen = request.args.get("lang")
+        g.locale_chosen = True  # the person chose it (menu or cookie), not the browser
         if chosen in LOCALES:
             g.remember_locale = chosen
         else:
             chosen = request.cookies.get(i18n.COOKIE)
             if chosen not in LOCALES:
+                g.locale_chosen = False
                 chosen = i18n.negotiate(
                     request.headers.get("Accept-Language"), settings.default_locale
                 )
@@ -187,7 +189,7 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
 
 
 def configure_views(app: Quart) -> None:
-    for blueprint in (common.bp, sender.bp, compose.bp, sent.bp, recipient.bp):
+    for blueprint in (common.bp, sender.bp, compose.bp, sent.bp, recipient.bp, reply.bp):
         app.register_blueprint(blueprint)
     for batch in portal_of(app).pm.hook.register_blueprints():
         for blueprint in batch:

@@ -62,6 +62,9 @@ class Settings:
     mail: str = "dev"
     mail_from: str = "sinetti@localhost"
     sms: str = "dev"
+    #: The verification provider of recipients without and with a phone number (``.sec``).
+    verification: str = "none"
+    phone_verification: str = "sms-pin"
     allowed_recipient_domains: tuple[str, ...] = ("example.fi",)
     theme: str = "default"
     default_locale: str = "fi"

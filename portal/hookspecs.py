@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from quart import Blueprint
 
     from portal.mail.base import MailTransport
-    from portal.models import Message
+    from portal.models import Message, Recipient
     from portal.sms.base import SmsGateway
     from portal.storage.base import StorageBackend
     from portal.themes import Theme
@@ -92,6 +92,14 @@ def message_sent(message: Message) -> None:
     """Called after a message was sent and committed (recipients and attachments stored,
     notifications queued). ``message`` has ``recipients`` and ``attachments`` prefetched.
     Use it for audit logs or integrations; it must not raise and must not block.
+    """
+
+
+@hookspec
+def message_opened(recipient: Recipient, first: bool) -> None:
+    """Called after ``recipient`` passed verification and their message opened in a browser
+    session (``first`` on the first open ever, when a read receipt may have been queued).
+    ``recipient.message`` and its ``sender`` are loaded. For audit logs; must not raise.
     """
 
 

@@ -27,8 +27,6 @@ from portal.verification.base import VerificationProvider
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "sinetti"
-DEFAULT_VERIFICATION = "none"
-PHONE_VERIFICATION = "sms-pin"
 
 P = TypeVar("P", bound=Provider)
 
@@ -97,8 +95,10 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         _choose(mails, settings.mail, "mail transport", "MAIL"),
         _choose(smses, settings.sms, "SMS gateway", "SMS"),
     ]
-    for required in (DEFAULT_VERIFICATION, PHONE_VERIFICATION):
-        _choose(verifications, required, "verification provider", "VERIFICATION")
+    _choose(verifications, settings.verification, "verification provider", "VERIFICATION")
+    _choose(
+        verifications, settings.phone_verification, "verification provider", "PHONE_VERIFICATION"
+    )
     theme = _choose(themes, settings.theme, "theme", "THEME")
 
     installed = [*storages.values(), *mails.values(), *smses.values(), *verifications.values()]

@@ -35,6 +35,7 @@ BUILTIN_PLUGINS = (
     "sinetti_verification_basic",
     "sinetti_mail_smtp",
     "sinetti_devbox",
+    "sinetti_sms_http",
     "sinetti_theme_default",
     "sinetti_theme_valtori",
 )

@@ -1,10 +1,11 @@
 """The database models, one module per aggregate."""
 
-from portal.models.message import Attachment, Message, MessageStatus, Recipient
+from portal.models.message import AccessCode, Attachment, Message, MessageStatus, Recipient
 from portal.models.outbox import Channel, OutboxItem, OutboxStatus
 from portal.models.sender import RegistrationEvent, Sender, SenderLink
 
 __all__ = [
+    "AccessCode",
     "Attachment",
     "Channel",
     "Message",

@@ -1,9 +1,12 @@
 """A message (a draft until sent), its recipients and its attachments."""
 
+import uuid
 from enum import StrEnum
 
 from tortoise import fields
 from tortoise.models import Model
+
+from portal.models.outbox import OutboxItem
 
 
 class MessageStatus(StrEnum):
@@ -25,6 +28,10 @@ class Message(Model):
     locale = fields.CharField(max_length=8, default="fi")
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
+    # Set on a secure reply: the message it answers.
+    reply_to: fields.ForeignKeyNullableRelation["Message"] = fields.ForeignKeyField(
+        "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL
+    )
 
     recipients: fields.ReverseRelation["Recipient"]
     attachments: fields.ReverseRelation["Attachment"]
@@ -44,9 +51,49 @@ class Recipient(Model):
     verification = fields.CharField(max_length=64, default="none")
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The queued notification e-mail, for the sender's status page.
+    notification: fields.ForeignKeyNullableRelation[OutboxItem] = fields.ForeignKeyField(
+        "models.OutboxItem", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    # The first successful open (the read receipt is sent once, when this is first set).
+    opened_at = fields.DatetimeField(null=True)
+    # Wrong answers to the verification since the last successful open.
+    failed_attempts = fields.IntField(default=0)
+    # Too many wrong answers: the link no longer opens the message.
+    locked_at = fields.DatetimeField(null=True)
+
+    access_codes: fields.ReverseRelation["AccessCode"]
+    message_id: uuid.UUID
+    notification_id: int | None
 
     class Meta:
         table = "recipient"
+
+
+class AccessCode(Model):
+    """A one-time code (an SMS PIN, say) that a verification provider issued to a recipient.
+
+    Only an HMAC of the code is stored. Only the newest unused code of a recipient is valid.
+    """
+
+    id = fields.IntField(primary_key=True)
+    recipient: fields.ForeignKeyRelation[Recipient] = fields.ForeignKeyField(
+        "models.Recipient", related_name="access_codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(db_index=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    # The outbox item carrying the code, so the page can say when delivery failed.
+    delivery: fields.ForeignKeyNullableRelation[OutboxItem] = fields.ForeignKeyField(
+        "models.OutboxItem", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+
+    recipient_id: int
+    delivery_id: int | None
+
+    class Meta:
+        table = "access_code"
 
 
 class Attachment(Model):

@@ -16,7 +16,6 @@ from tortoise.transactions import in_transaction
 from portal.config import Settings
 from portal.i18n import _
 from portal.models import Attachment, Message, MessageStatus, Recipient, Sender
-from portal.plugins import DEFAULT_VERIFICATION, PHONE_VERIFICATION
 from portal.security import hash_token, new_token
 from portal.services import clock, notifications, outbox
 from portal.services.files import safe_filename
@@ -145,28 +144,33 @@ async def send(
     recipients: list[ParsedRecipient],
     files: list[StoredFile],
     locale: str,
+    reply_to: Message | None = None,
 ) -> Message:
-    """Store the message with recipients and attachments and queue notifications, at once."""
+    """Store the message with recipients and attachments and queue notifications, at once.
+
+    ``reply_to`` makes it a secure reply to that message (its notification says so).
+    """
     async with in_transaction():
         message = draft or await Message.create(sender_id=sender.id, locale=locale)
         _apply(message, form, locale)
         message.status = MessageStatus.SENT
         message.sent_at = clock.now()
+        message.reply_to = reply_to
         await message.save()
         await _attach(message, files)
         for parsed in recipients:
             token = new_token()
+            mail = await notifications.message_notification(
+                settings, parsed.email, sender.email, token, reply=reply_to is not None
+            )
             await Recipient.create(
                 message=message,
                 email=parsed.email,
                 phone=parsed.phone,
-                verification=PHONE_VERIFICATION if parsed.phone else DEFAULT_VERIFICATION,
+                verification=settings.phone_verification if parsed.phone else settings.verification,
                 token_hash=hash_token(token),
+                notification=await outbox.enqueue_mail(mail),
             )
-            mail = await notifications.message_notification(
-                settings, parsed.email, sender.email, token
-            )
-            await outbox.enqueue_mail(mail)
     outbox.wake()
     await message.fetch_related("recipients", "attachments")
     return message

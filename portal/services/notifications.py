@@ -1,7 +1,9 @@
-"""The e-mails the portal writes: registration links and new-message notifications.
+"""The e-mails the portal writes: registration links, new-message notifications, and the
+notices a sender gets about their message (read receipts, a recipient locked out).
 
-Notifications carry a link and never the message content. They are written in all three
-languages, the agency's default first; a registration mail is in the sender's language.
+Notifications carry a link and never the message content (not even its subject). They are
+written in all three languages, the agency's default first; a registration mail and the
+notices to a sender are in the sender's language.
 """
 
 from __future__ import annotations
@@ -42,21 +44,30 @@ def _languages(default: str) -> list[str]:
 
 
 async def message_notification(
-    settings: Settings, to: str, sender_email: str, token: str
+    settings: Settings, to: str, sender_email: str, token: str, *, reply: bool = False
 ) -> OutgoingMail:
+    """The mail with a recipient's personal link; ``reply`` when it answers their message."""
     link = settings.url(f"/m/{token}")
     parts = []
     for locale in _languages(settings.default_locale):
         with locale_context(locale):
+            names = {"sender": sender_email, "organisation": _organisation(locale)}
+            if reply:
+                subject = _("Reply to your confidential message")
+                intro = _(
+                    "%(sender)s has replied to your confidential message through %(organisation)s."
+                )
+            else:
+                subject = _("Confidential message")
+                intro = _(
+                    "%(sender)s has sent you a confidential message through %(organisation)s."
+                )
             parts.append(
                 {
                     "locale": locale,
                     "organisation": _organisation(locale),
-                    "subject": _("Confidential message"),
-                    "intro": _(
-                        "%(sender)s has sent you a confidential message through %(organisation)s."
-                    )
-                    % {"sender": sender_email, "organisation": _organisation(locale)},
+                    "subject": subject,
+                    "intro": intro % names,
                     "action": _("Open the message with this personal link:"),
                     "button": _("Open message"),
                     "note": _(
@@ -72,3 +83,59 @@ async def message_notification(
         text=await render_template("mail/notification.txt", **context),
         html=await render_template("mail/notification.html", **context),
     )
+
+
+async def _notice(to: str, locale: str, subject: str, paragraphs: list[str]) -> OutgoingMail:
+    context = {
+        "subject": subject,
+        "paragraphs": paragraphs,
+        "organisation": _organisation(locale),
+        "mail_locale": locale,
+    }
+    return OutgoingMail(
+        to=to,
+        subject=subject,
+        text=await render_template("mail/notice.txt", **context),
+        html=await render_template("mail/notice.html", **context),
+    )
+
+
+async def read_receipt(
+    to: str, locale: str, recipient_email: str, sent_at: str, opened_at: str
+) -> OutgoingMail:
+    """To the sender: ``recipient_email`` opened the message (times already formatted)."""
+    with locale_context(locale):
+        return await _notice(
+            to,
+            locale,
+            _("Read receipt"),
+            [
+                _(
+                    "Your confidential message sent on %(sent)s was opened by %(recipient)s "
+                    "on %(opened)s."
+                )
+                % {"sent": sent_at, "recipient": recipient_email, "opened": opened_at},
+                _("The message itself is not in this e-mail."),
+            ],
+        )
+
+
+async def access_locked(to: str, locale: str, recipient_email: str, sent_at: str) -> OutgoingMail:
+    """To the sender: a recipient gave too many wrong codes and can no longer open it."""
+    with locale_context(locale):
+        return await _notice(
+            to,
+            locale,
+            _("A recipient could not open your message"),
+            [
+                _(
+                    "%(recipient)s typed a wrong code too many times, so their access to your "
+                    "confidential message sent on %(sent)s is now locked."
+                )
+                % {"recipient": recipient_email, "sent": sent_at},
+                _(
+                    "Contact the recipient in another way, and if needed send the message again "
+                    "with the right phone number."
+                ),
+            ],
+        )

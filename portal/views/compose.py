@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint
 
 from portal import sessions
 from portal.context import portal
-from portal.i18n import L_, _, current_locale
-from portal.models import Attachment, Message, Sender
-from portal.security import csrf_valid, streams_its_body
+from portal.i18n import current_locale
+from portal.models import Message, Sender
+from portal.security import streams_its_body
 from portal.services import compose
 from portal.services.compose import ComposeForm
 from portal.services.files import format_size
-from portal.services.uploads import UploadRejected, delete_files, stream_form
+from portal.services.uploads import UploadRejected, delete_files
 from portal.storage.base import StorageError
+from portal.views import uploading
 from portal.web import is_htmx, redirect, render_page
 
-log = logging.getLogger(__name__)
-
 bp = Blueprint("compose", __name__)
-#: Room for the text fields and multipart headers besides the files, in a body's length.
-FORM_OVERHEAD = 4 * 1024 * 1024
-
-UPLOAD_ERRORS = {
-    "csrf": L_(
-        "Your session has expired or the form is out of date. Reload the page and try again."
-    ),
-    "malformed": L_("The form could not be read. Reload the page and try again."),
-}
-
-
-async def _drain_body() -> None:
-    """Read what is left of a refused body, so the browser gets our answer instead of a
-    reset connection. Quart's MAX_CONTENT_LENGTH bounds how much this can be."""
-    with contextlib.suppress(Exception):
-        async for _chunk in request.body:
-            pass
 
 
 def sender_required(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -63,47 +43,27 @@ async def _render_compose(
     status: int = 200,
 ) -> Any:
     settings = portal().settings
-    attachments = list(await Attachment.filter(message_id=draft.id)) if draft else []
-    used = sum(a.size for a in attachments)
     return await render_page(
         "compose.html",
         status=status,
         sender=sender,
         form=form,
         errors=errors or {},
-        attachments=attachments,
         allowed_domains=settings.allowed_recipient_domains,
         phone_suffix=settings.phone_suffix,
-        max_bytes=format_size(settings.max_attachments_bytes),
-        remaining_bytes=format_size(max(settings.max_attachments_bytes - used, 0)),
-        remaining_raw=max(settings.max_attachments_bytes - used, 0),
-        format_size=format_size,
+        **await uploading.attachment_context(draft),
     )
 
 
 async def _refusal(sender: Sender, draft: Message | None, refused: Exception) -> Any:
     """The compose page again, saying why the body was refused; typed fields are kept."""
-    await _drain_body()
+    errors, status = await uploading.refusal(refused)
     fields = getattr(refused, "fields", None)
     if fields:
         form = ComposeForm.from_fields(fields)
     else:
         form = ComposeForm.from_draft(draft) if draft else ComposeForm()
-    if isinstance(refused, StorageError):
-        log.error("storage backend failed while receiving an upload: %s", refused)
-        text = _("The files could not be stored right now. Nothing was sent. Try again later.")
-        return await _render_compose(sender, draft, form, {"attachments": [text]}, 503)
-    assert isinstance(refused, UploadRejected)
-    if refused.reason == "too-large":
-        limit = format_size(portal().settings.max_attachments_bytes)
-        text = _(
-            "The attachments are too large: together they can be at most %(limit)s. "
-            "Nothing of this upload was kept."
-        ) % {"limit": limit}
-        return await _render_compose(sender, draft, form, {"attachments": [text]}, 413)
-    return await _render_compose(
-        sender, draft, form, {"form": [str(UPLOAD_ERRORS[refused.reason])]}, 400
-    )
+    return await _render_compose(sender, draft, form, errors, status)
 
 
 @bp.get("/compose")
@@ -121,13 +81,8 @@ async def send(sender: Sender) -> Any:
     settings = portal().settings
     storage = portal().providers.storage
     draft = await compose.get_draft(sender.id, sessions.draft_id())
-    budget = settings.max_attachments_bytes - await compose.attached_bytes(draft)
     try:
-        if (request.content_length or 0) > budget + FORM_OVERHEAD:
-            raise UploadRejected("too-large")  # refused before a byte is stored
-        parsed = await stream_form(
-            request.body, request.headers.get("Content-Type", ""), storage, budget, csrf_valid
-        )
+        parsed = await uploading.receive_form(draft)
     except (StorageError, UploadRejected) as refused:
         return await _refusal(sender, draft, refused)
 

@@ -1,29 +1,34 @@
-"""The confirmation page and the zip of what was sent (only for the sender's own session)."""
+"""The confirmation page, the zip of what was sent and the status of every sent message
+(only ever the signed-in sender's own)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from quart import Blueprint, Response
+from quart import Blueprint
 
 from portal.context import portal
 from portal.models import Sender
-from portal.services import compose, zipper
-from portal.services.files import format_size, format_when, safe_filename
+from portal.services import compose, status
+from portal.services.files import format_size, format_when
 from portal.services.recipients import mask_phone
+from portal.views import downloads
 from portal.views.compose import sender_required
 from portal.web import render_page
 
 bp = Blueprint("sent", __name__)
 
 
-def attachment_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII fallback plus the UTF-8 name."""
-    ascii_name = (
-        filename.encode("ascii", "replace").decode("ascii").replace("?", "_").replace('"', "_")
+@bp.get("/sent")
+@sender_required
+async def sent_list(sender: Sender) -> Any:
+    return await render_page(
+        "status.html",
+        sender=sender,
+        sent=await status.sent_messages(sender.id),
+        when=lambda moment: format_when(moment, portal().settings.tz),
+        mask_phone=mask_phone,
     )
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 @bp.get("/sent/<message_id>")
@@ -47,11 +52,4 @@ async def download_zip(sender: Sender, message_id: str) -> Any:
     message = await compose.sent_message(sender.id, message_id)
     if message is None:
         return await render_page("not_found.html", status=404)
-    settings = portal().settings
-    text = (await zipper.message_text(message, settings.tz)).encode("utf-8")
-    name = safe_filename(f"{message.subject}.zip")
-    stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz)
-    response = Response(stream, mimetype="application/zip")
-    response.headers["Content-Disposition"] = attachment_disposition(name)
-    response.timeout = None  # a big zip takes longer than Quart's default response timeout
-    return response
+    return await downloads.zip_response(message)

@@ -1,0 +1,70 @@
+"""Secure replies: the recipient of a message answers its sender through the portal.
+
+The reply is a message like any other: its author is stored as a sender (by address, with no
+personal link), its one recipient is the original sender, who gets a notification with a link
+and opens it through the same recipient pages (verification ``none`` is enough: the link went
+to the sender's own mailbox). ``reply_to`` records which message it answers.
+"""
+
+from __future__ import annotations
+
+from portal.config import Settings
+from portal.i18n import _
+from portal.models import Message, Recipient, Sender
+from portal.services import compose
+from portal.services.compose import MAX_SUBJECT, MAX_TEXT, ComposeForm
+from portal.services.recipients import ParsedRecipient
+from portal.services.uploads import StoredFile
+
+
+async def author(recipient: Recipient) -> Sender:
+    """The sender row of the person replying (made on their first reply)."""
+    sender, _created = await Sender.get_or_create(email=recipient.email.lower())
+    return sender
+
+
+def subject_of(original: Message) -> str:
+    subject = original.subject
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    return subject[:MAX_SUBJECT]
+
+
+def form_for(recipient: Recipient, body: str) -> ComposeForm:
+    original = recipient.message
+    return ComposeForm(recipients=original.sender.email, subject=subject_of(original), body=body)
+
+
+def validate(body: str) -> dict[str, list[str]]:
+    if not body.strip():
+        return {"body": [_("Write a reply.")]}
+    if len(body) > MAX_TEXT:
+        return {"body": [_("The message is too long.")]}
+    return {}
+
+
+async def get_draft(author_id: int, draft_id: str | None) -> Message | None:
+    return await compose.get_draft(author_id, draft_id)
+
+
+async def send(
+    settings: Settings,
+    recipient: Recipient,
+    author: Sender,
+    draft: Message | None,
+    body: str,
+    files: list[StoredFile],
+    locale: str,
+) -> Message:
+    """Send the reply to the original sender (their address needs no domain check)."""
+    original = recipient.message
+    return await compose.send(
+        settings,
+        author,
+        draft,
+        form_for(recipient, body),
+        [ParsedRecipient(original.sender.email)],
+        files,
+        locale,
+        reply_to=original,
+    )

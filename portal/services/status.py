@@ -1,0 +1,67 @@
+"""What a sender sees about their sent messages: per recipient, notified, opened or locked."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from enum import StrEnum
+
+from portal.models import Message, MessageStatus, OutboxItem, OutboxStatus, Recipient
+
+
+class State(StrEnum):
+    QUEUED = "queued"  # the notification e-mail is waiting to be delivered
+    NOTIFIED = "notified"
+    NOT_DELIVERED = "not-delivered"  # the notification e-mail failed for good
+    OPENED = "opened"
+    LOCKED = "locked"
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipientStatus:
+    email: str
+    phone: str | None
+    state: State
+    when: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SentMessage:
+    message: Message
+    recipients: list[RecipientStatus]
+
+
+def state_of(recipient: Recipient, notification: OutboxItem | None) -> RecipientStatus:
+    when: datetime | None
+    if recipient.locked_at is not None:
+        state, when = State.LOCKED, recipient.locked_at
+    elif recipient.opened_at is not None:
+        state, when = State.OPENED, recipient.opened_at
+    elif notification is not None and notification.status == OutboxStatus.SENT:
+        state, when = State.NOTIFIED, notification.sent_at
+    elif notification is not None and notification.status == OutboxStatus.FAILED:
+        state, when = State.NOT_DELIVERED, None
+    else:
+        state, when = State.QUEUED, None
+    return RecipientStatus(recipient.email, recipient.phone, state, when)
+
+
+async def sent_messages(sender_id: int) -> list[SentMessage]:
+    """Every message this sender sent, newest first, with each recipient's state."""
+    messages = (
+        await Message.filter(sender_id=sender_id, status=MessageStatus.SENT)
+        .order_by("-sent_at")
+        .prefetch_related("recipients")
+    )
+    item_ids = [r.notification_id for m in messages for r in m.recipients if r.notification_id]
+    items = {item.id: item for item in await OutboxItem.filter(id__in=item_ids)}
+    return [
+        SentMessage(
+            message,
+            [
+                state_of(r, items.get(r.notification_id or 0))
+                for r in sorted(message.recipients, key=lambda r: r.id)
+            ],
+        )
+        for message in messages
+    ]

@@ -1,0 +1,120 @@
+"""The secure reply: from the message view its recipient answers the sender, with files.
+
+The same streaming upload, limits and draft handling as compose; the draft lives in the
+recipient's session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+
+from portal import sessions
+from portal.context import portal
+from portal.i18n import current_locale
+from portal.models import Message, Recipient
+from portal.security import streams_its_body
+from portal.services import compose, replies
+from portal.services.uploads import UploadRejected, delete_files
+from portal.storage.base import StorageError
+from portal.views import uploading
+from portal.views.recipient import message_open
+from portal.web import is_htmx, redirect, render_page
+
+bp = Blueprint("reply", __name__)
+
+
+async def _draft(recipient: Recipient) -> tuple[Any, Message | None]:
+    author = await replies.author(recipient)
+    return author, await replies.get_draft(author.id, sessions.reply_draft_id())
+
+
+async def _render(
+    recipient: Recipient,
+    token: str,
+    draft: Message | None,
+    body: str,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> Any:
+    return await render_page(
+        "recipient/reply.html",
+        status=status,
+        token=token,
+        original=recipient.message,
+        subject=replies.subject_of(recipient.message),
+        body=body,
+        errors=errors or {},
+        **await uploading.attachment_context(draft),
+    )
+
+
+@bp.get("/m/<token>/reply")
+@message_open
+async def reply_form(recipient: Recipient, token: str) -> Any:
+    _author, draft = await _draft(recipient)
+    return await _render(recipient, token, draft, draft.body if draft else "")
+
+
+@bp.post("/m/<token>/reply")
+@streams_its_body
+@message_open
+async def send_reply(recipient: Recipient, token: str) -> Any:
+    storage = portal().providers.storage
+    author, draft = await _draft(recipient)
+    try:
+        parsed = await uploading.receive_form(draft)
+    except (StorageError, UploadRejected) as refused:
+        errors, status = await uploading.refusal(refused)
+        fields = getattr(refused, "fields", None) or {}
+        body = fields.get("body", draft.body if draft else "")
+        return await _render(recipient, token, draft, body, errors, status)
+
+    body = parsed.fields.get("body", "").replace("\r\n", "\n")
+    attach_only = parsed.fields.get("action") == "attach"
+    errors = {} if attach_only else replies.validate(body)
+    try:
+        if attach_only or errors:
+            draft = await compose.save_draft(
+                author.id, draft, replies.form_for(recipient, body), parsed.files, current_locale()
+            )
+            sessions.remember_reply_draft(str(draft.id))
+            return await _render(recipient, token, draft, body, errors, 400 if errors else 200)
+        reply = await replies.send(
+            portal().settings, recipient, author, draft, body, parsed.files, current_locale()
+        )
+    except BaseException:
+        await delete_files(storage, parsed.files)
+        raise
+    sessions.remember_reply_draft(None)
+    portal().pm.hook.message_sent(message=reply)
+    return redirect(f"/m/{token}/reply/sent")
+
+
+@bp.post("/m/<token>/reply/attachments/<int:attachment_id>/remove")
+@message_open
+async def remove_attachment(recipient: Recipient, token: str, attachment_id: int) -> Any:
+    _author, draft = await _draft(recipient)
+    if draft is not None:
+        await compose.remove_attachment(portal().providers.storage, draft, attachment_id)
+    if is_htmx():
+        return await _render(recipient, token, draft, draft.body if draft else "")
+    return redirect(f"/m/{token}/reply")
+
+
+@bp.post("/m/<token>/reply/cancel")
+@message_open
+async def cancel_reply(recipient: Recipient, token: str) -> Any:
+    _author, draft = await _draft(recipient)
+    await compose.discard(portal().providers.storage, draft)
+    sessions.remember_reply_draft(None)
+    return redirect(f"/m/{token}")
+
+
+@bp.get("/m/<token>/reply/sent")
+@message_open
+async def reply_sent(recipient: Recipient, token: str) -> Any:
+    return await render_page(
+        "recipient/reply_sent.html", token=token, to=recipient.message.sender.email
+    )
