@@ -4,6 +4,7 @@
     python tools/i18n.py compile   build the .mo files (not committed)
     python tools/i18n.py check     fail if a catalog is stale or a fi/sv/en string is missing
     python tools/i18n.py fill F    fill empty strings from a JSON file {"fi": {msgid: text}, …}
+                                   (a plural: its singular msgid and a list of the forms)
 
 Each domain is a folder of sources and the locales/ folder of its catalogs: the core, and each
 plugin that has strings of its own.
@@ -132,8 +133,12 @@ def fill(path: str) -> None:
             with po.open("rb") as fh:
                 catalog = read_po(fh, locale=locale)
             for message in catalog:
-                if message.id in table and not message.string:
-                    message.string = table[message.id]
+                # A plural is keyed by its singular and given as a list of forms.
+                key = message.id[0] if isinstance(message.id, tuple) else message.id
+                strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                if key in table and not all(strings):
+                    value = table[key]
+                    message.string = tuple(value) if isinstance(value, list) else value
             with po.open("wb") as fh:
                 write_po(fh, catalog, width=100)
 

@@ -29,7 +29,7 @@ from portal.sms.base import SmsGateway
 from portal.storage.base import ObjectNotFound, StorageBackend, StorageWriter
 from portal.testing import builtin_plugins, csrf_from, links_in
 from portal.themes import Theme
-from portal.verification.base import VerificationProvider
+from portal.verification.base import Outcome, VerificationProvider
 
 from .helpers import eventually, page_text, post_compose
 
@@ -169,6 +169,9 @@ class StrongId(VerificationProvider):
     def describe(self, recipient: Recipient) -> str:
         return "Identify with your bank credentials."
 
+    async def start(self, recipient: Recipient, locale: str) -> Outcome:
+        return Outcome.verified()  # the identification service said yes
+
 
 ACME = Theme(
     name="acme",
@@ -194,6 +197,7 @@ class AgencyPlugin:
         self.locales = locales
         self.messages: list[Message] = []
         self.registrations: list[tuple[str, bool]] = []
+        self.opened: list[tuple[str, bool]] = []
 
     @hookimpl
     def register_storage_backends(self):
@@ -230,6 +234,10 @@ class AgencyPlugin:
     @hookimpl
     def sender_registered(self, email: str, new_sender: bool) -> None:
         self.registrations.append((email, new_sender))
+
+    @hookimpl
+    def message_opened(self, recipient: Recipient, first: bool) -> None:
+        self.opened.append((recipient.email, first))
 
 
 def compile_catalog(folder: Path, locale: str, strings: dict[str, str]) -> None:
@@ -410,6 +418,36 @@ async def test_hook_sender_registered_tells_new_from_returning_senders(agency, c
         )
 
     assert agency.registrations == [("Liisa@example.com", True), ("Liisa@example.com", False)]
+
+
+async def recipient_link(address: str) -> str:
+    async def link() -> str | None:
+        item = await OutboxItem.filter(to_address=address).first()
+        texts = [item.text if item else "", *(m.text for m in MemoryMail.sent if m.to == address)]
+        found = [link for text in texts for link in links_in(text) if "/m/" in link]
+        return urlsplit(found[0]).path if found else None
+
+    found = await eventually(link)
+    assert found
+    return str(found)
+
+
+async def test_hook_message_opened_tells_the_first_open_from_later_ones(
+    portal_app, agency, client, sign_in
+):
+    await sign_in("liisa@example.com")
+    response = await post_compose(
+        client, {"recipients": "ville@valtori.fi", "subject": "S", "action": "send"}
+    )
+    assert response.status_code == 303
+    link = await recipient_link("ville@valtori.fi")
+
+    for _ in range(2):
+        browser = portal_app.test_client()
+        csrf = csrf_from(await page_text(await browser.get(link)))
+        assert (await browser.post(link + "/open", form={"csrf_token": csrf})).status_code == 303
+
+    assert agency.opened == [("ville@valtori.fi", True), ("ville@valtori.fi", False)]
 
 
 async def test_plugin_settings_prefix_claims_its_variables(portal_config, agency):
