@@ -16,7 +16,7 @@ from portal.security import streams_its_body
 from portal.services import compose
 from portal.services.compose import ComposeForm
 from portal.services.files import format_size
-from portal.services.uploads import UploadRejected, delete_files
+from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
 from portal.views import uploading
 from portal.web import is_htmx, redirect, render_page
@@ -79,7 +79,6 @@ async def compose_form(sender: Sender) -> Any:
 @sender_required
 async def send(sender: Sender) -> Any:
     settings = portal().settings
-    storage = portal().providers.storage
     draft = await compose.get_draft(sender.id, sessions.draft_id())
     try:
         parsed = await uploading.receive_form(draft)
@@ -90,22 +89,16 @@ async def send(sender: Sender) -> Any:
     checked = compose.validate(settings, form)
     attach_only = parsed.fields.get("action") == "attach"
     if attach_only or checked.errors:
-        try:
+        async with uploading.files_kept_only_if_stored(parsed):
             draft = await compose.save_draft(sender.id, draft, form, parsed.files, current_locale())
-        except BaseException:
-            await delete_files(storage, parsed.files)
-            raise
         sessions.remember_draft(str(draft.id))
         if attach_only:
             return await _render_compose(sender, draft, form)
         return await _render_compose(sender, draft, form, checked.errors, 400)
-    try:
+    async with uploading.files_kept_only_if_stored(parsed):
         message = await compose.send(
             settings, sender, draft, form, checked.recipients, parsed.files, current_locale()
         )
-    except BaseException:
-        await delete_files(storage, parsed.files)
-        raise
     sessions.remember_draft(None)
     portal().pm.hook.message_sent(message=message)
     return redirect(f"/sent/{message.id}")

@@ -16,7 +16,7 @@ from portal.i18n import current_locale
 from portal.models import Message, Recipient
 from portal.security import streams_its_body
 from portal.services import compose, replies
-from portal.services.uploads import UploadRejected, delete_files
+from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
 from portal.views import uploading
 from portal.views.recipient import message_open
@@ -61,7 +61,6 @@ async def reply_form(recipient: Recipient, token: str) -> Any:
 @streams_its_body
 @message_open
 async def send_reply(recipient: Recipient, token: str) -> Any:
-    storage = portal().providers.storage
     author, draft = await _draft(recipient)
     try:
         parsed = await uploading.receive_form(draft)
@@ -74,19 +73,17 @@ async def send_reply(recipient: Recipient, token: str) -> Any:
     body = parsed.fields.get("body", "").replace("\r\n", "\n")
     attach_only = parsed.fields.get("action") == "attach"
     errors = {} if attach_only else replies.validate(body)
-    try:
-        if attach_only or errors:
+    if attach_only or errors:
+        async with uploading.files_kept_only_if_stored(parsed):
             draft = await compose.save_draft(
                 author.id, draft, replies.form_for(recipient, body), parsed.files, current_locale()
             )
-            sessions.remember_reply_draft(str(draft.id))
-            return await _render(recipient, token, draft, body, errors, 400 if errors else 200)
+        sessions.remember_reply_draft(str(draft.id))
+        return await _render(recipient, token, draft, body, errors, 400 if errors else 200)
+    async with uploading.files_kept_only_if_stored(parsed):
         reply = await replies.send(
             portal().settings, recipient, author, draft, body, parsed.files, current_locale()
         )
-    except BaseException:
-        await delete_files(storage, parsed.files)
-        raise
     sessions.remember_reply_draft(None)
     portal().pm.hook.message_sent(message=reply)
     return redirect(f"/m/{token}/reply/sent")

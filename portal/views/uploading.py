@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from quart import request
@@ -15,7 +16,7 @@ from portal.models import Attachment, Message
 from portal.security import csrf_valid
 from portal.services import compose
 from portal.services.files import format_size
-from portal.services.uploads import ParsedForm, UploadRejected, stream_form
+from portal.services.uploads import ParsedForm, UploadRejected, delete_files, stream_form
 from portal.storage.base import StorageError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,16 @@ async def receive_form(draft: Message | None) -> ParsedForm:
         budget,
         csrf_valid,
     )
+
+
+@contextlib.asynccontextmanager
+async def files_kept_only_if_stored(parsed: ParsedForm) -> AsyncIterator[None]:
+    """Delete the files of ``parsed`` again when recording them (draft or message) fails."""
+    try:
+        yield
+    except BaseException:
+        await delete_files(portal().providers.storage, parsed.files)
+        raise
 
 
 async def _drain_body() -> None:
