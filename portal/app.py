@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import ChoiceLoader, FileSystemLoader
-from quart import Quart, Response, abort, g, request
-from werkzeug.exceptions import HTTPException
+from quart import Quart, Response, abort, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from portal import db, i18n, security
 from portal.config import LOCALES, MB, Settings, load_settings
@@ -100,11 +100,33 @@ def configure_i18n(app: Quart, settings: Settings) -> None:
         return response
 
 
+def _readable_path(path: str) -> str:
+    """``path`` if it can be fetched with GET, else the nearest parent that can.
+
+    A page that answers a POST (``/m/…/close``) has no GET of its own; its language menu
+    leads to the page above it (``/m/…``) instead of a 405.
+    """
+    adapter = current_app.url_map.bind("localhost")
+    while path not in ("", "/"):
+        try:
+            adapter.match(path, method="GET")
+            return path
+        except MethodNotAllowed:
+            path = path.rsplit("/", 1)[0]
+        except HTTPException:
+            return path  # unknown pages keep their own address (and their 404)
+    return "/"
+
+
 def lang_url(code: str) -> str:
     """The current page in another language (``?lang=`` kept with the other arguments)."""
-    args = {key: value for key, value in request.args.items() if key != "lang"}
+    if request.method in ("GET", "HEAD"):
+        path, args = request.path, dict(request.args.items())
+    else:
+        path, args = _readable_path(request.path), {}
+    args = {key: value for key, value in args.items() if key != "lang"}
     args["lang"] = code
-    return f"{request.path}?{urlencode(args)}"
+    return f"{path}?{urlencode(args)}"
 
 
 def configure_templates(app: Quart) -> None:

@@ -130,6 +130,8 @@ def _expired() -> str:
 
 async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: str) -> Outcome:
     """Check an answer in constant time; count wrong ones and lock at the limit."""
+    if recipient.locked_at is not None:
+        return Outcome(Step.LOCKED, status=403)
     code = await _newest(recipient)
     if code is None:
         return Outcome(Step.START_OVER)

@@ -23,6 +23,12 @@ async def author(recipient: Recipient) -> Sender:
     return sender
 
 
+async def existing_author(recipient: Recipient) -> Sender | None:
+    """The sender row of the person replying if there is one (pages that only show or
+    discard a draft must not make it)."""
+    return await Sender.get_or_none(email=recipient.email.lower())
+
+
 def subject_of(original: Message) -> str:
     subject = original.subject
     if not subject.lower().startswith("re:"):

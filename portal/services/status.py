@@ -23,6 +23,8 @@ class RecipientStatus:
     phone: str | None
     state: State
     when: datetime | None
+    #: When the recipient first opened it (also kept for a link locked later).
+    opened_at: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +45,7 @@ def state_of(recipient: Recipient, notification: OutboxItem | None) -> Recipient
         state, when = State.NOT_DELIVERED, None
     else:
         state, when = State.QUEUED, None
-    return RecipientStatus(recipient.email, recipient.phone, state, when)
+    return RecipientStatus(recipient.email, recipient.phone, state, when, recipient.opened_at)
 
 
 async def sent_messages(sender_id: int) -> list[SentMessage]:

@@ -43,15 +43,17 @@ async def _locked(recipient: Recipient) -> Any:
 
 
 def with_recipient(view: View) -> View:
-    """Resolve the link's token: unknown is 404, locked is 403, else the view gets the
-    recipient (with message and sender)."""
+    """Resolve the link's token: unknown is 404, locked is 403 (unless the message is already
+    open in this browser), else the view gets the recipient (with message and sender)."""
 
     @wraps(view)
     async def wrapper(token: str, *args: Any, **kwargs: Any) -> Any:
         recipient = await access.find(token)
         if recipient is None:
             return await render_page("not_found.html", status=404)
-        if recipient.locked_at is not None:
+        if recipient.locked_at is not None and sessions.opened_recipient() != recipient.id:
+            # Someone with the link typed wrong codes; a browser that had already opened
+            # the message keeps reading, every other is refused.
             return await _locked(recipient)
         return await view(recipient, token, *args, **kwargs)
 

@@ -26,7 +26,10 @@ bp = Blueprint("reply", __name__)
 
 
 async def _draft(recipient: Recipient) -> tuple[Any, Message | None]:
-    author = await replies.author(recipient)
+    """The author, if they have one yet, and their reply draft in this session."""
+    author = await replies.existing_author(recipient)
+    if author is None:
+        return None, None
     return author, await replies.get_draft(author.id, sessions.reply_draft_id())
 
 
@@ -73,6 +76,8 @@ async def send_reply(recipient: Recipient, token: str) -> Any:
     body = parsed.fields.get("body", "").replace("\r\n", "\n")
     attach_only = parsed.fields.get("action") == "attach"
     errors = {} if attach_only else replies.validate(body)
+    async with uploading.files_kept_only_if_stored(parsed):
+        author = author or await replies.author(recipient)  # made once a valid form came
     if attach_only or errors:
         async with uploading.files_kept_only_if_stored(parsed):
             draft = await compose.save_draft(

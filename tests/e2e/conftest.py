@@ -2,14 +2,21 @@
 
 - ``mail``: a session-scoped aiosmtpd server on loopback capturing every mail the portal sends
   (the portal's outbox worker delivers in the background, so tests poll it with a timeout).
+- ``sms_gateway``: a session-scoped HTTP server on loopback standing in for the SMS gateway of
+  the ``http`` plugin: it records every POST (headers and JSON), checks the bearer token and
+  answers 200; ``wait_for(number)`` polls like ``mail.wait_for``, ``pin(number)`` reads the
+  newest PIN sent to a number.
 - ``portal_server``: ``sinetti migrate`` then ``sinetti serve --no-migrate`` in a subprocess on a
-  free loopback port, with its own data directory, the SMTP transport pointed at ``mail`` and a
-  5 MiB attachment limit. Its log is printed when it fails to start and attached to the report
-  of every failed test.
+  free loopback port, with its own data directory, the SMTP transport pointed at ``mail``, the
+  ``http`` SMS gateway pointed at ``sms_gateway`` and a 5 MiB attachment limit. Its log is
+  printed when it fails to start and attached to the report of every failed test.
 - Playwright's ``page``/``context`` use ``/usr/bin/chromium`` (see FIELD-NOTES.md) with the
   server as ``base_url``, a Finnish browser (``Accept-Language: fi-FI``) and downloads on.
 - ``assert_accessible(page, what)`` runs axe-core (WCAG 2.0/2.1 A and AA) and fails listing every
   violation; ``screenshot(page, name)`` saves a full-page PNG to test-artifacts/screenshots/.
+  ``page_in_languages(page, url, lang, what, name)`` opens a page in a language and does both at
+  desktop and phone size; ``check_this_page(page, what, name)`` does the same for the page as it
+  is (the answer to a POST, say).
 - ``register(page, address)`` goes through the start page and returns the personal link from
   the captured registration mail; ``sign_in(page)`` also opens it and lands on the compose page.
 """
@@ -18,17 +25,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +68,9 @@ PHONE = {"width": 390, "height": 844}
 ALLOWED_RECIPIENT_DOMAINS = "valtori.fi,example.fi"
 MAX_ATTACHMENTS_BYTES = 5 * 1024 * 1024
 MAIL_TIMEOUT = 15.0
+SMS_TIMEOUT = 15.0
+SMS_TOKEN = f"e2e-sms-{uuid.uuid4().hex}"
+SMS_PATH = "/api/sms"
 SERVER_START_TIMEOUT = 40.0
 
 # The product's words in the three languages (PRODUCT.md, from the original guide).
@@ -138,6 +151,23 @@ class MailCatcher(SmtpServer):
                 )
             time.sleep(0.05)
 
+    def wait_for_subject(
+        self, address: str, fragment: str, count: int = 1, timeout: float = MAIL_TIMEOUT
+    ) -> list[CapturedMail]:
+        """The mails to ``address`` whose subject contains ``fragment`` (at least ``count``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.to(address) if fragment in str(m.message["Subject"])]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                subjects = [str(m.message["Subject"]) for m in self.to(address)]
+                raise AssertionError(
+                    f"expected {count} mail(s) to {address} with {fragment!r} in the subject "
+                    f"within {timeout:.0f} s, got {len(found)}; subjects: {subjects}"
+                )
+            time.sleep(0.05)
+
     def personal_link(self, address: str, timeout: float = MAIL_TIMEOUT) -> str:
         """The ``/s/…`` link of the newest registration mail to ``address``."""
         mail = self.wait_for(address, timeout=timeout)[-1]
@@ -152,6 +182,151 @@ def mail() -> Iterator[MailCatcher]:
     ``portal.testing.smtp_server`` (which is per test, too short-lived for one server process)."""
     with running_smtp_server(MailCatcher) as server:
         yield server
+
+
+# -- the SMS gateway ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CapturedSms:
+    """One POST the portal made to the gateway."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any  # the parsed JSON, or the raw text when it was not JSON
+    authorized: bool
+
+    @property
+    def to(self) -> str:
+        return str(self.body.get("to", "")) if isinstance(self.body, dict) else ""
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text", "")) if isinstance(self.body, dict) else ""
+
+
+def e164(number: str) -> str:
+    """``0401234567`` (as a sender types it) → ``+358401234567`` (what the gateway gets)."""
+    number = re.sub(r"[\s\-()]", "", number)
+    return "+358" + number[1:] if number.startswith("0") else number
+
+
+class SmsGatewayServer:
+    """A real HTTP server on 127.0.0.1 that answers like an SMS gateway (``PORTAL_SMS=http``).
+
+    Every POST is recorded in ``requests``; those with the right bearer token, a JSON body and
+    a path of ``SMS_PATH`` are answered 200 and are the delivered ``messages``, anything else
+    is answered 401/400/404 (and the portal's outbox would retry it).
+    """
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.requests: list[CapturedSms] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sms-gateway", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}{SMS_PATH}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body: Any = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    body = raw.decode("utf-8", errors="replace")
+                authorized = self.headers.get("Authorization") == f"Bearer {gateway.token}"
+                captured = CapturedSms(self.path, dict(self.headers.items()), body, authorized)
+                with gateway._lock:
+                    gateway.requests.append(captured)
+                if not authorized:
+                    self._answer(401, {"error": "unauthorized"})
+                elif self.path != SMS_PATH:
+                    self._answer(404, {"error": "not found"})
+                elif not (captured.to and captured.text):
+                    self._answer(400, {"error": "expected JSON with to and text"})
+                else:
+                    self._answer(200, {"status": "queued"})
+
+            def _answer(self, status: int, body: dict[str, str]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: the texts carry PINs
+
+        return Handler
+
+    @property
+    def messages(self) -> list[CapturedSms]:
+        """The SMS the gateway accepted (200)."""
+        with self._lock:
+            return [
+                r for r in self.requests if r.authorized and r.path == SMS_PATH and r.to and r.text
+            ]
+
+    def to(self, number: str) -> list[CapturedSms]:
+        """The accepted SMS to ``number`` (``040…`` or ``+35840…``), oldest first."""
+        wanted = e164(number)
+        return [m for m in self.messages if m.to == wanted]
+
+    def wait_for(
+        self, number: str, count: int = 1, timeout: float = SMS_TIMEOUT
+    ) -> list[CapturedSms]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.to(number)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                with self._lock:
+                    seen = sorted({r.to or "?" for r in self.requests})
+                    refused = sum(not r.authorized for r in self.requests)
+                raise AssertionError(
+                    f"expected {count} SMS to {e164(number)} within {timeout:.0f} s, got "
+                    f"{len(found)}; SMS arrived for: {', '.join(seen) or 'nobody'}"
+                    + (f" ({refused} refused for a wrong token)" if refused else "")
+                )
+            time.sleep(0.05)
+
+    def pin(self, number: str) -> str:
+        """The newest 6-digit code in the newest SMS to ``number``."""
+        found = self.to(number)
+        assert found, f"no SMS to {e164(number)}"
+        codes = re.findall(r"(?<!\d)\d{6}(?!\d)", found[-1].text)
+        assert codes, f"no 6-digit PIN in the newest SMS to {e164(number)}: {found[-1].text!r}"
+        return str(codes[-1])
+
+
+@pytest.fixture(scope="session")
+def sms_gateway() -> Iterator[SmsGatewayServer]:
+    """The SMS gateway the portal server posts to, for the whole session."""
+    gateway = SmsGatewayServer(SMS_TOKEN)
+    gateway.start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
 
 
 # -- the portal server -------------------------------------------------------------------------
@@ -201,7 +376,7 @@ _SERVER_LOG: list[Path] = []
 
 @pytest.fixture(scope="session")
 def portal_server(
-    mail: MailCatcher, tmp_path_factory: pytest.TempPathFactory
+    mail: MailCatcher, sms_gateway: SmsGatewayServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PortalServer]:
     port = free_port()
     data_dir = tmp_path_factory.mktemp("portal-data")
@@ -214,6 +389,9 @@ def portal_server(
         PORTAL_SMTP_HOST=mail.host,
         PORTAL_SMTP_PORT=str(mail.port),
         PORTAL_MAIL_FROM="sinetti@valtori.fi",
+        PORTAL_SMS="http",
+        PORTAL_SMS_HTTP_URL=sms_gateway.url,
+        PORTAL_SMS_HTTP_TOKEN=sms_gateway.token,
         PORTAL_ALLOWED_RECIPIENT_DOMAINS=ALLOWED_RECIPIENT_DOMAINS,
         PORTAL_MAX_ATTACHMENTS_BYTES=str(MAX_ATTACHMENTS_BYTES),
         PORTAL_OUTBOX_POLL_SECONDS="1",
@@ -376,12 +554,10 @@ def phone_sized(page: Page) -> Iterator[None]:
         page.set_viewport_size(before)
 
 
-def check_page_in(page: Page, url: str, lang: str, what: str, name: str) -> None:
-    """Open ``url`` in ``lang``; check it with axe and screenshot it at desktop and phone size."""
-    separator = "&" if "?" in url else "?"
-    response = page.goto(f"{url}{separator}lang={lang}")
-    assert response is not None and response.status == 200, url
-    expect(page.locator("html")).to_have_attribute("lang", lang)
+def check_this_page(page: Page, what: str, name: str) -> None:
+    """Check the page as it is now with axe and screenshot it at desktop and phone size, as
+    ``<name>-<lang>.png`` and ``<name>-<lang>-phone.png`` (``lang`` from ``<html lang>``)."""
+    lang = page.locator("html").get_attribute("lang") or "xx"
     check_accessible(page, f"{what} ({lang})")
     save_screenshot(page, f"{name}-{lang}")
     with phone_sized(page):
@@ -389,9 +565,26 @@ def check_page_in(page: Page, url: str, lang: str, what: str, name: str) -> None
         save_screenshot(page, f"{name}-{lang}-phone")
 
 
+def check_page_in(page: Page, url: str, lang: str, what: str, name: str, status: int = 200) -> None:
+    """Open ``url`` in ``lang`` (expecting ``status``); check it with axe and screenshot it at
+    desktop and phone size. The language choice sticks for the next pages of the context."""
+    separator = "&" if "?" in url else "?"
+    response = page.goto(f"{url}{separator}lang={lang}")
+    assert response is not None and response.status == status, (
+        f"{url}: {response.status if response else None}, expected {status}"
+    )
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    check_this_page(page, what, name)
+
+
 @pytest.fixture
-def page_in_languages() -> Callable[[Page, str, str, str, str], None]:
+def page_in_languages() -> Callable[..., None]:
     return check_page_in
+
+
+@pytest.fixture(name="check_this_page")
+def check_this_page_fixture() -> Callable[[Page, str, str], None]:
+    return check_this_page
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,22 @@ async def storage(tmp_path: Path) -> Any:
     backend = LocalStorage(settings, {})
     await backend.open()
     return backend
+
+
+class MovedClock:
+    """``portal.services.clock.now``, moved forward by hand with :meth:`advance`."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from portal.services import clock
+
+        self.offset = timedelta()
+        real = clock.now
+        monkeypatch.setattr(clock, "now", lambda: real() + self.offset)
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
+@pytest.fixture
+def moved_clock(monkeypatch: pytest.MonkeyPatch) -> MovedClock:
+    return MovedClock(monkeypatch)

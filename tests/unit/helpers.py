@@ -137,6 +137,7 @@ async def row_counts() -> dict[str, int]:
             "Recipient",
             "Attachment",
             "OutboxItem",
+            "AccessCode",
         )
     }
 
@@ -145,3 +146,35 @@ def stored_files(data_dir: Path | str) -> list[Path]:
     """Every file the local storage backend holds, finished or temporary."""
     root = Path(data_dir) / "files"
     return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
+
+
+def token_of(link: str) -> str:
+    """The token of a personal link path (``/m/<token>``)."""
+    return link.rstrip("/").rsplit("/", 1)[1]
+
+
+def delivered_sms(client: Any, phone: str) -> list[str]:
+    """The texts of every SMS the dev gateway delivered to ``phone``, oldest first."""
+    from sinetti_devbox import read_mailbox
+
+    data_dir = client.app.extensions["sinetti"].settings.data_dir
+    return [
+        entry["text"]
+        for entry in read_mailbox(data_dir)
+        if entry["kind"] == "sms" and entry["to"] == phone
+    ]
+
+
+async def newest_pin(client: Any, phone: str, count: int = 1, length: int = 6) -> str:
+    """The code in the newest SMS to ``phone``, once ``count`` of them were delivered."""
+    import re
+
+    async def enough() -> list[str]:
+        texts = delivered_sms(client, phone)
+        return texts if len(texts) >= count else []
+
+    texts = await eventually(enough)
+    assert len(texts) >= count, f"{len(texts)} SMS delivered to {phone}, expected {count}"
+    codes = re.findall(rf"(?<!\d)\d{{{length}}}(?!\d)", texts[-1])
+    assert len(codes) == 1, texts[-1]
+    return str(codes[0])

@@ -113,6 +113,18 @@ async def test_language_menu_keeps_the_other_query_arguments(client):
     assert ("/help?x=1&amp;lang=sv", "sv") in menu
 
 
+async def test_language_menu_of_a_page_answering_a_post_leads_to_a_page_that_exists(
+    client, sign_in
+):
+    await sign_in("liisa@example.com")
+    csrf = await csrf_of(client)
+
+    html = await page_text(await client.post("/compose/cancel", form={"csrf_token": csrf}))
+
+    assert 'href="/compose/cancel?lang=sv"' not in html  # a GET there would be a 405
+    assert 'href="/compose?lang=sv"' in html
+
+
 async def test_current_language_is_marked_in_the_menu(client):
     html = await page_text(await client.get("/?lang=sv"))
 

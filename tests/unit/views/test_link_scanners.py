@@ -22,33 +22,52 @@ async def snapshot(data_dir) -> dict:
 
 
 @pytest.fixture
-async def links(client, sign_in) -> list[str]:
-    """Every kind of page a link can point to, with a sent message and an open draft."""
+async def sent(client, sign_in) -> dict[str, str]:
+    """A message sent to a recipient who opens with the link and one who needs an SMS PIN."""
     personal = await sign_in(SENDER)
     response = await post_compose(
         client,
-        {"recipients": "ville@valtori.fi", "subject": "S", "body": "B", "action": "send"},
+        {
+            "recipients": "ville@valtori.fi, maija@example.fi.0400123456.sec",
+            "subject": "S",
+            "body": "B",
+            "action": "send",
+        },
         [("attachments", "a.txt", b"sent file")],
     )
-    sent = urlsplit(response.headers["Location"]).path
+    return {
+        "personal": personal,
+        "confirmation": urlsplit(response.headers["Location"]).path,
+        "plain": await newest_link(client, "ville@valtori.fi", "m"),
+        "phone": await newest_link(client, "maija@example.fi", "m"),
+    }
+
+
+RECIPIENT_PAGES = ("", "/code", "/attachments/1", "/zip", "/reply", "/reply/sent")
+
+
+@pytest.fixture
+async def links(client, sent) -> list[str]:
+    """Every kind of page a link can point to, with a sent message and an open draft."""
     await post_compose(
         client,
         {"recipients": "", "subject": "draft", "action": "attach"},
         [("attachments", "draft.txt", b"draft file")],
     )
-    recipient = await newest_link(client, "ville@valtori.fi", "m")
     return [
         "/",
         "/?email=liisa@example.com",
-        personal,
+        sent["personal"],
         "/s/" + "x" * 43,
-        recipient,
+        *(sent["plain"] + page for page in RECIPIENT_PAGES),
+        *(sent["phone"] + page for page in RECIPIENT_PAGES),
         "/m/" + "x" * 43,
         "/compose",
         "/compose/cancel",
         "/compose/attachments/1/remove",
-        sent,
-        sent + "/zip",
+        "/sent",
+        sent["confirmation"],
+        sent["confirmation"] + "/zip",
         "/help",
         "/dev/mailbox",
         "/theme.css",
@@ -78,3 +97,15 @@ async def test_state_changing_urls_refuse_get(client, path):
     response = await client.get(path)
 
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("action", ["/open", "/close", "/code/resend"])
+async def test_recipient_actions_refuse_get_and_head(portal_app, sent, data_dir, action, method):
+    before = await snapshot(data_dir)
+
+    for recipient in (sent["plain"], sent["phone"]):
+        response = await portal_app.test_client().open(recipient + action, method=method)
+        assert response.status_code == 405, (recipient + action, method)
+
+    assert await snapshot(data_dir) == before
