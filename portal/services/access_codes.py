@@ -81,8 +81,10 @@ async def _issue(
 ) -> Outcome | None:
     """Send a new code; an outcome when the daily limit refuses it."""
     current = clock.now()
-    today = await AccessCode.filter(recipient_id=recipient.id, created_at__gte=current - DAY)
-    if len(today) >= provider.policy.daily_limit:
+    today = await AccessCode.filter(
+        recipient_id=recipient.id, created_at__gte=current - DAY
+    ).count()
+    if today >= provider.policy.daily_limit:
         return _daily_limit_reached()
     code = new_code(provider.policy.length)
     async with in_transaction():

@@ -437,6 +437,7 @@ def portal_server(
         _SERVER_LOG.clear()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by parametrized fixtures
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the browser tests after all others (a stable sort) when one run collects both.
 

@@ -82,7 +82,7 @@ async def link(client, sign_in) -> str:
 
 
 @pytest.fixture
-def browser(portal_app):
+def reader(portal_app):
     return portal_app.test_client()
 
 
@@ -115,15 +115,15 @@ async def test_the_plugins_provider_is_chosen_for_recipients_without_a_phone(por
     assert provider.policy.length == 8  # PORTAL_EMAIL_CODE_LENGTH, under its own prefix
 
 
-async def test_landing_page_says_what_the_provider_asks(browser, link):
-    html = await page_text(await browser.get(link + "?lang=en"))
+async def test_landing_page_says_what_the_provider_asks(reader, link):
+    html = await page_text(await reader.get(link + "?lang=en"))
 
     assert f"Opening it requires a code that will be e-mailed to {READER}." in html
 
 
-async def test_code_is_e_mailed_and_only_its_hash_is_kept(portal_app, browser, link):
-    response = await browser.post(
-        f"{link}/open", form={"csrf_token": await csrf_of(browser, link + "?lang=en")}
+async def test_code_is_e_mailed_and_only_its_hash_is_kept(portal_app, reader, link):
+    response = await reader.post(
+        f"{link}/open", form={"csrf_token": await csrf_of(reader, link + "?lang=en")}
     )
 
     assert response.status_code == 303
@@ -133,28 +133,28 @@ async def test_code_is_e_mailed_and_only_its_hash_is_kept(portal_app, browser, l
     assert item.channel == Channel.EMAIL and item.to_address == READER
     assert not await OutboxItem.filter(channel=Channel.SMS).exists()
     assert code not in (await AccessCode.get()).code_hash
-    html = await page_text(await browser.get(f"{link}/code"))
+    html = await page_text(await reader.get(f"{link}/code"))
     assert "Enter the code from your e-mail" in html
 
 
-async def test_wrong_code_is_refused_and_the_right_one_opens(portal_app, browser, link):
-    csrf = await csrf_of(browser, link + "?lang=en")
-    await browser.post(f"{link}/open", form={"csrf_token": csrf})
+async def test_wrong_code_is_refused_and_the_right_one_opens(portal_app, reader, link):
+    csrf = await csrf_of(reader, link + "?lang=en")
+    await reader.post(f"{link}/open", form={"csrf_token": csrf})
     code = await mailed_code(portal_app)
     wrong = str((int(code) + 1) % 10**8).zfill(8)
 
-    refused = await browser.post(f"{link}/code", form={"csrf_token": csrf, "code": wrong})
+    refused = await reader.post(f"{link}/code", form={"csrf_token": csrf, "code": wrong})
 
     assert refused.status_code == 400
     assert "4 tries left" in await page_text(refused)
-    assert (await browser.get(link)).status_code == 200
-    assert "Sisältö" not in await page_text(await browser.get(link))
+    assert (await reader.get(link)).status_code == 200
+    assert "Sisältö" not in await page_text(await reader.get(link))
 
-    opened = await browser.post(f"{link}/code", form={"csrf_token": csrf, "code": code})
+    opened = await reader.post(f"{link}/code", form={"csrf_token": csrf, "code": code})
 
     assert opened.status_code == 303
     assert urlsplit(opened.headers["Location"]).path == link
-    html = await page_text(await browser.get(link))
+    html = await page_text(await reader.get(link))
     assert "Salainen" in html and "Sisältö" in html
     recipient = await Recipient.get(email=READER)
     assert recipient.opened_at is not None and recipient.failed_attempts == 0

@@ -80,25 +80,25 @@ async def sent(signed_in) -> Sent:
 
 
 @pytest.fixture
-def browser(portal_app):
+def reader(portal_app):
     """The recipient's browser, in English."""
     return portal_app.test_client()
 
 
-async def csrf(browser, link: str) -> str:
-    return csrf_from(await page_text(await browser.get(link + "?lang=en")))
+async def csrf(reader, link: str) -> str:
+    return csrf_from(await page_text(await reader.get(link + "?lang=en")))
 
 
-async def press_open(browser, link: str):
-    return await browser.post(f"{link}/open", form={"csrf_token": await csrf(browser, link)})
+async def press_open(reader, link: str):
+    return await reader.post(f"{link}/open", form={"csrf_token": await csrf(reader, link)})
 
 
-async def open_plain(browser, link: str) -> str:
+async def open_plain(reader, link: str) -> str:
     """Open a ``none`` recipient's message; the message page's HTML."""
-    response = await press_open(browser, link)
+    response = await press_open(reader, link)
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == link
-    return await page_text(await browser.get(link))
+    return await page_text(await reader.get(link))
 
 
 async def recipient_of(link: str) -> Recipient:
@@ -116,8 +116,8 @@ def wrong(pin: str) -> str:
 # -- before opening --------------------------------------------------------------------------
 
 
-async def test_landing_page_names_the_sender_and_has_open_message(browser, sent):
-    response = await browser.get(sent.plain + "?lang=en")
+async def test_landing_page_names_the_sender_and_has_open_message(reader, sent):
+    response = await reader.get(sent.plain + "?lang=en")
 
     html = await page_text(response)
     assert response.status_code == 200
@@ -156,51 +156,51 @@ async def test_fetching_an_unopened_message_changes_no_row_and_sends_no_sms(
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-async def test_fetching_pages_of_an_open_message_changes_no_row(browser, sent, method):
-    await open_plain(browser, sent.plain)
+async def test_fetching_pages_of_an_open_message_changes_no_row(reader, sent, method):
+    await open_plain(reader, sent.plain)
     before = await row_counts()
 
     for suffix in ("", f"/attachments/{sent.attachments[0].id}", "/zip", "/reply"):
-        response = await browser.open(sent.plain + suffix, method=method)
+        response = await reader.open(sent.plain + suffix, method=method)
         assert response.status_code == 200, (suffix, response.status_code)
 
     assert await row_counts() == before
 
 
-async def test_open_without_the_csrf_token_is_400_and_opens_nothing(browser, sent):
-    await browser.get(sent.plain)  # the session has a token; the form does not send it
+async def test_open_without_the_csrf_token_is_400_and_opens_nothing(reader, sent):
+    await reader.get(sent.plain)  # the session has a token; the form does not send it
 
     for link in (sent.plain, sent.phone):
-        response = await browser.post(f"{link}/open", form={})
+        response = await reader.post(f"{link}/open", form={})
         assert response.status_code == 400
 
     assert (await recipient_of(sent.plain)).opened_at is None
     assert await AccessCode.all().count() == 0
-    assert "Open message" in await page_text(await browser.get(sent.plain + "?lang=en"))
+    assert "Open message" in await page_text(await reader.get(sent.plain + "?lang=en"))
 
 
-async def test_unknown_link_is_404(browser):
+async def test_unknown_link_is_404(reader):
     unknown = "/m/" + "B" * 43
-    token = await csrf(browser, "/")
+    token = await csrf(reader, "/")
 
-    assert (await browser.get(unknown)).status_code == 404
-    assert (await browser.get(unknown + "/code")).status_code == 404
-    assert (await browser.post(unknown + "/open", form={"csrf_token": token})).status_code == 404
+    assert (await reader.get(unknown)).status_code == 404
+    assert (await reader.get(unknown + "/code")).status_code == 404
+    assert (await reader.post(unknown + "/open", form={"csrf_token": token})).status_code == 404
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
-async def test_none_recipient_opens_with_a_303_to_the_message(browser, sent):
-    response = await press_open(browser, sent.plain)
+async def test_none_recipient_opens_with_a_303_to_the_message(reader, sent):
+    response = await press_open(reader, sent.plain)
 
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == sent.plain
     assert (await recipient_of(sent.plain)).opened_at is not None
 
 
-async def test_message_view_shows_everything_that_was_sent(browser, sent):
-    html = await open_plain(browser, sent.plain)
+async def test_message_view_shows_everything_that_was_sent(reader, sent):
+    html = await open_plain(reader, sent.plain)
 
     assert SUBJECT in html
     assert "Hei,\nliitteenä hakemus ja selvitys." in html
@@ -218,11 +218,11 @@ async def test_message_view_shows_everything_that_was_sent(browser, sent):
     assert f'href="{sent.plain}/zip"' in html
 
 
-async def test_attachment_downloads_as_an_attachment_with_the_exact_bytes(browser, sent):
-    await open_plain(browser, sent.plain)
+async def test_attachment_downloads_as_an_attachment_with_the_exact_bytes(reader, sent):
+    await open_plain(reader, sent.plain)
     pdf, text = sent.attachments
 
-    response = await browser.get(f"{sent.plain}/attachments/{text.id}")
+    response = await reader.get(f"{sent.plain}/attachments/{text.id}")
 
     assert response.status_code == 200
     assert response.headers["Content-Disposition"] == (
@@ -232,15 +232,15 @@ async def test_attachment_downloads_as_an_attachment_with_the_exact_bytes(browse
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
     assert bytes(await response.get_data()) == TEXT
-    whole = await browser.get(f"{sent.plain}/attachments/{pdf.id}")
+    whole = await reader.get(f"{sent.plain}/attachments/{pdf.id}")
     assert bytes(await whole.get_data()) == PDF
     assert whole.headers["Content-Length"] == str(len(PDF))
 
 
-async def test_zip_download_holds_the_same_bytes(browser, sent):
-    await open_plain(browser, sent.plain)
+async def test_zip_download_holds_the_same_bytes(reader, sent):
+    await open_plain(reader, sent.plain)
 
-    response = await browser.get(f"{sent.plain}/zip")
+    response = await reader.get(f"{sent.plain}/zip")
 
     assert response.status_code == 200
     assert response.mimetype == "application/zip"
@@ -257,7 +257,7 @@ async def test_first_open_queues_one_read_receipt_to_the_sender(portal_app, sent
 
     await open_plain(portal_app.test_client(), sent.plain)
     opened_at = (await recipient_of(sent.plain)).opened_at
-    await open_plain(portal_app.test_client(), sent.plain)  # another browser, later
+    await open_plain(portal_app.test_client(), sent.plain)  # another reader, later
 
     mails = await mails_to_sender()
     assert len(mails) == before + 1
@@ -274,126 +274,128 @@ async def test_first_open_queues_one_read_receipt_to_the_sender(portal_app, sent
     assert PLAIN in text and SUBJECT not in text
 
 
-async def test_no_read_receipt_when_the_sender_did_not_ask(browser, signed_in):
+async def test_no_read_receipt_when_the_sender_did_not_ask(reader, signed_in):
     await send(signed_in, read_receipt="")
     link = await newest_link(signed_in, PLAIN, "m")
     before = len(await mails_to_sender())
 
-    await open_plain(browser, link)
+    await open_plain(reader, link)
 
     assert (await recipient_of(link)).opened_at is not None
     assert len(await mails_to_sender()) == before
 
 
-async def test_another_browser_without_the_session_gets_401(portal_app, browser, sent):
-    await open_plain(browser, sent.plain)
+async def test_another_browser_without_the_session_gets_401(portal_app, reader, sent):
+    await open_plain(reader, sent.plain)
     stranger = portal_app.test_client()
 
     for suffix in (f"/attachments/{sent.attachments[0].id}", "/zip", "/reply", "/reply/sent"):
         response = await stranger.get(sent.plain + suffix)
         assert response.status_code == 401, suffix
         assert b"%PDF" not in await response.get_data()
+        # One press opens it again: the page's button posts straight to Open message.
+        assert f'action="{sent.plain}/open"' in await page_text(response)
     html = await page_text(await stranger.get(sent.plain + "?lang=en"))
     assert SUBJECT not in html and "Open message" in html
 
 
-async def test_session_of_one_message_reaches_no_other(browser, signed_in, sent):
+async def test_session_of_one_message_reaches_no_other(reader, signed_in, sent):
     other_id = await send(
         signed_in, files=[("attachments", "toinen.txt", OTHER_FILE)], subject="Toinen viesti"
     )
     other_link = await newest_link(signed_in, PLAIN, "m")
     assert other_link != sent.plain
     other_file = await Attachment.get(message_id=other_id)
-    await open_plain(browser, sent.plain)
+    await open_plain(reader, sent.plain)
 
-    cross = await browser.get(f"{sent.plain}/attachments/{other_file.id}")
+    cross = await reader.get(f"{sent.plain}/attachments/{other_file.id}")
     assert cross.status_code == 404
     assert OTHER_FILE not in await cross.get_data()
-    landing = await page_text(await browser.get(other_link + "?lang=en"))
+    landing = await page_text(await reader.get(other_link + "?lang=en"))
     assert "Toinen viesti" not in landing and f'action="{other_link}/open"' in landing
-    assert (await browser.get(f"{other_link}/attachments/{other_file.id}")).status_code == 401
+    assert (await reader.get(f"{other_link}/attachments/{other_file.id}")).status_code == 401
     assert (await recipient_of(other_link)).opened_at is None
 
 
-async def test_close_ends_access_in_this_browser(browser, sent):
-    await open_plain(browser, sent.plain)
+async def test_close_ends_access_in_this_browser(reader, sent):
+    await open_plain(reader, sent.plain)
     download = f"{sent.plain}/attachments/{sent.attachments[0].id}"
-    assert (await browser.get(download)).status_code == 200
+    assert (await reader.get(download)).status_code == 200
 
-    response = await browser.post(
-        f"{sent.plain}/close", form={"csrf_token": await csrf(browser, sent.plain)}
+    response = await reader.post(
+        f"{sent.plain}/close", form={"csrf_token": await csrf(reader, sent.plain)}
     )
 
     assert response.status_code == 200
     assert "The message is closed" in await page_text(response)
-    assert (await browser.get(download)).status_code == 401
-    assert SUBJECT not in await page_text(await browser.get(sent.plain))
+    assert (await reader.get(download)).status_code == 401
+    assert SUBJECT not in await page_text(await reader.get(sent.plain))
 
 
-async def test_close_needs_the_csrf_token(browser, sent):
-    await open_plain(browser, sent.plain)
+async def test_close_needs_the_csrf_token(reader, sent):
+    await open_plain(reader, sent.plain)
 
-    assert (await browser.post(f"{sent.plain}/close", form={})).status_code == 400
-    assert (await browser.get(f"{sent.plain}/zip")).status_code == 200
+    assert (await reader.post(f"{sent.plain}/close", form={})).status_code == 400
+    assert (await reader.get(f"{sent.plain}/zip")).status_code == 200
 
 
-async def test_idle_session_ends_access(portal_app, browser, sent, moved_clock):
+async def test_idle_session_ends_access(portal_app, reader, sent, moved_clock):
     idle = portal_app.app.extensions["sinetti"].settings.session_idle_minutes
-    await open_plain(browser, sent.plain)
+    await open_plain(reader, sent.plain)
     download = f"{sent.plain}/attachments/{sent.attachments[0].id}"
 
     moved_clock.advance(minutes=idle - 1)
-    assert (await browser.get(download)).status_code == 200  # used: the idle time starts over
+    assert (await reader.get(download)).status_code == 200  # used: the idle time starts over
     moved_clock.advance(minutes=idle - 1)
-    assert (await browser.get(download)).status_code == 200
+    assert (await reader.get(download)).status_code == 200
     moved_clock.advance(minutes=idle + 1)
 
-    assert (await browser.get(download)).status_code == 401
-    assert SUBJECT not in await page_text(await browser.get(sent.plain))
+    assert (await reader.get(download)).status_code == 401
+    assert SUBJECT not in await page_text(await reader.get(sent.plain))
 
 
 # -- SMS PIN ---------------------------------------------------------------------------------
 
 
-async def test_sms_pin_full_flow(browser, sent):
-    landing = await page_text(await browser.get(sent.phone + "?lang=en"))
+async def test_sms_pin_full_flow(reader, sent):
+    landing = await page_text(await reader.get(sent.phone + "?lang=en"))
     assert "•••• 456" in landing and "0400123456" not in landing
 
-    opened = await press_open(browser, sent.phone)
+    opened = await press_open(reader, sent.phone)
     assert opened.status_code == 303
     assert urlsplit(opened.headers["Location"]).path == f"{sent.phone}/code"
-    code_page = await browser.get(f"{sent.phone}/code")
+    code_page = await reader.get(f"{sent.phone}/code")
     assert code_page.status_code == 200
     html = await page_text(code_page)
     assert "Enter the PIN code" in html and "•••• 456" in html
     assert 'autocomplete="one-time-code"' in html and 'inputmode="numeric"' in html
-    assert (await browser.get(f"{sent.phone}/code")).status_code == 200  # reloading sends none
-    pin = await newest_pin(browser, PHONE)
+    assert (await reader.get(f"{sent.phone}/code")).status_code == 200  # reloading sends none
+    pin = await newest_pin(reader, PHONE)
     assert await OutboxItem.filter(channel=Channel.SMS).count() == 1
 
-    answered = await browser.post(
+    answered = await reader.post(
         f"{sent.phone}/code", form={"csrf_token": csrf_from(html), "code": pin}
     )
 
     assert answered.status_code == 303
     assert urlsplit(answered.headers["Location"]).path == sent.phone
-    message = await page_text(await browser.get(sent.phone))
+    message = await page_text(await reader.get(sent.phone))
     assert SUBJECT in message and "liitteenä" in message
     assert (await recipient_of(sent.phone)).opened_at is not None
     assert (await recipient_of(sent.plain)).opened_at is None
 
 
-async def pin_requested(browser, link: str) -> tuple[str, str]:
+async def pin_requested(reader, link: str) -> tuple[str, str]:
     """Press Open message for a PIN recipient; (the PIN, the session's CSRF token)."""
-    response = await press_open(browser, link)
+    response = await press_open(reader, link)
     assert response.status_code == 303
-    return await newest_pin(browser, PHONE), await csrf(browser, link)
+    return await newest_pin(reader, PHONE), await csrf(reader, link)
 
 
-async def test_wrong_pin_is_a_400_page_with_an_error_summary(browser, sent):
-    pin, token = await pin_requested(browser, sent.phone)
+async def test_wrong_pin_is_a_400_page_with_an_error_summary(reader, sent):
+    pin, token = await pin_requested(reader, sent.phone)
 
-    response = await browser.post(
+    response = await reader.post(
         f"{sent.phone}/code", form={"csrf_token": token, "code": wrong(pin)}
     )
 
@@ -405,33 +407,33 @@ async def test_wrong_pin_is_a_400_page_with_an_error_summary(browser, sent):
     assert SUBJECT not in html
 
 
-async def test_locked_recipient_gets_403_on_landing_and_open(browser, sent):
-    pin, token = await pin_requested(browser, sent.phone)
+async def test_locked_recipient_gets_403_on_landing_and_open(reader, sent):
+    pin, token = await pin_requested(reader, sent.phone)
     statuses = []
     for _ in range(5):
-        response = await browser.post(
+        response = await reader.post(
             f"{sent.phone}/code", form={"csrf_token": token, "code": wrong(pin)}
         )
         statuses.append(response.status_code)
     assert statuses == [400, 400, 400, 400, 403]
     assert "locked" in (await page_text(response)).lower()
 
-    landing = await browser.get(sent.phone)
+    landing = await reader.get(sent.phone)
     assert landing.status_code == 403
     assert SENDER in await page_text(landing)
-    assert (await browser.post(f"{sent.phone}/open", form={"csrf_token": token})).status_code == 403
-    right = await browser.post(f"{sent.phone}/code", form={"csrf_token": token, "code": pin})
+    assert (await reader.post(f"{sent.phone}/open", form={"csrf_token": token})).status_code == 403
+    right = await reader.post(f"{sent.phone}/code", form={"csrf_token": token, "code": pin})
     assert right.status_code == 403
     assert (await recipient_of(sent.phone)).opened_at is None
-    other_browser_landing = await browser.app.test_client().get(sent.phone)
+    other_browser_landing = await reader.app.test_client().get(sent.phone)
     assert other_browser_landing.status_code == 403
 
 
 async def test_a_lock_by_someone_else_does_not_close_a_browser_that_already_reads(
-    browser, sent, portal_app
+    reader, sent, portal_app
 ):
-    pin, token = await pin_requested(browser, sent.phone)
-    opened = await browser.post(f"{sent.phone}/code", form={"csrf_token": token, "code": pin})
+    pin, token = await pin_requested(reader, sent.phone)
+    opened = await reader.post(f"{sent.phone}/code", form={"csrf_token": token, "code": pin})
     assert opened.status_code == 303
     guesser = portal_app.test_client()
     guess_pin, guess_token = await pin_requested(guesser, sent.phone)
@@ -441,7 +443,7 @@ async def test_a_lock_by_someone_else_does_not_close_a_browser_that_already_read
         )
     assert (await recipient_of(sent.phone)).locked_at is not None
 
-    reading = await browser.get(sent.phone)
+    reading = await reader.get(sent.phone)
 
     assert reading.status_code == 200
     assert SUBJECT in await page_text(reading)
@@ -449,22 +451,22 @@ async def test_a_lock_by_someone_else_does_not_close_a_browser_that_already_read
     assert (await portal_app.test_client().get(sent.phone)).status_code == 403
 
 
-async def test_resend_too_soon_is_429_and_later_sends_a_new_pin(browser, sent, moved_clock):
-    _pin, token = await pin_requested(browser, sent.phone)
+async def test_resend_too_soon_is_429_and_later_sends_a_new_pin(reader, sent, moved_clock):
+    _pin, token = await pin_requested(reader, sent.phone)
 
-    soon = await browser.post(f"{sent.phone}/code/resend", form={"csrf_token": token})
+    soon = await reader.post(f"{sent.phone}/code/resend", form={"csrf_token": token})
     assert soon.status_code == 429
     assert "seconds" in await page_text(soon)
     moved_clock.advance(seconds=61)
-    later = await browser.post(f"{sent.phone}/code/resend", form={"csrf_token": token})
+    later = await reader.post(f"{sent.phone}/code/resend", form={"csrf_token": token})
 
     assert later.status_code == 200
     assert "A new code has been sent." in await page_text(later)
-    assert await newest_pin(browser, PHONE, count=2)
+    assert await newest_pin(reader, PHONE, count=2)
 
 
-async def test_failed_sms_delivery_shows_the_providers_error(browser, sent):
-    await pin_requested(browser, sent.phone)
+async def test_failed_sms_delivery_shows_the_providers_error(reader, sent):
+    await pin_requested(reader, sent.phone)
     code = await AccessCode.get()
 
     async def delivered() -> bool:
@@ -474,7 +476,7 @@ async def test_failed_sms_delivery_shows_the_providers_error(browser, sent):
     assert await eventually(delivered)
     await OutboxItem.filter(id=code.delivery_id).update(status=OutboxStatus.FAILED)
 
-    response = await browser.get(f"{sent.phone}/code")
+    response = await reader.get(f"{sent.phone}/code")
 
     html = await page_text(response)
     assert response.status_code == 200
@@ -482,15 +484,15 @@ async def test_failed_sms_delivery_shows_the_providers_error(browser, sent):
     assert "The SMS could not be sent to the phone number •••• 456" in html
 
 
-async def test_delayed_sms_delivery_is_noted_on_the_code_page(browser, sent, moved_clock):
-    await pin_requested(browser, sent.phone)
+async def test_delayed_sms_delivery_is_noted_on_the_code_page(reader, sent, moved_clock):
+    await pin_requested(reader, sent.phone)
     code = await AccessCode.get()
     assert await eventually(lambda: OutboxItem.exists(id=code.delivery_id, status="sent"))
     await OutboxItem.filter(id=code.delivery_id).update(
         status=OutboxStatus.PENDING, attempts=1, next_attempt_at=code.expires_at
     )
 
-    html = await page_text(await browser.get(f"{sent.phone}/code"))
+    html = await page_text(await reader.get(f"{sent.phone}/code"))
 
     assert "Sending is delayed" in html
     assert 'class="error-summary"' not in html
@@ -501,14 +503,14 @@ class TestDailyLimitOfOne:
     def portal_config(self, portal_config):
         return {**portal_config, "plugin_options": {"PIN_DAILY_LIMIT": "1"}}
 
-    async def test_refused_resend_is_a_429_page_naming_the_sender(self, browser, sent, moved_clock):
-        _pin, token = await pin_requested(browser, sent.phone)
+    async def test_refused_resend_is_a_429_page_naming_the_sender(self, reader, sent, moved_clock):
+        _pin, token = await pin_requested(reader, sent.phone)
         moved_clock.advance(seconds=61)
 
-        response = await browser.post(f"{sent.phone}/code/resend", form={"csrf_token": token})
+        response = await reader.post(f"{sent.phone}/code/resend", form={"csrf_token": token})
 
         html = await page_text(response)
         assert response.status_code == 429
         assert "Too many codes" in html and SENDER in html
-        assert len(delivered_sms(browser, PHONE)) == 1
+        assert len(delivered_sms(reader, PHONE)) == 1
         assert await OutboxItem.filter(channel=Channel.SMS).count() == 1

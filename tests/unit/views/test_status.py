@@ -172,7 +172,10 @@ class TestStates:
 
         state, words = shown[PHONE_RECIPIENT]
         assert state == "locked"
-        assert words == " ".join(f"Opened {when}<br>Locked: too many wrong codes".split())
+        assert words == " ".join(
+            f'<span class="status--opened">Opened {when}</span><br>'
+            "Locked: too many wrong codes".split()
+        )
 
     async def test_notification_that_failed_for_good_is_shown(self, client, sent, delivered):
         await delivered()
