@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import timedelta
 
 import pytest
 from tortoise import Tortoise
 
 from portal.models import OutboxItem, RegistrationEvent, Sender, SenderLink
 from portal.security import new_token
-from portal.services import clock, registration
+from portal.services import registration
 from portal.services.registration import LinkInvalid, RegistrationRefused
 from portal.testing import links_in
 
@@ -23,23 +22,6 @@ Reason = RegistrationRefused.Reason
 @pytest.fixture
 def portal_config(portal_config):
     return {**portal_config, "registrations_per_ip_per_hour": 8}
-
-
-class Clock:
-    """``portal.services.clock.now``, moved by hand."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.offset = timedelta()
-        real = clock.now
-        monkeypatch.setattr(clock, "now", lambda: real() + self.offset)
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
-
-
-@pytest.fixture
-def moved_clock(monkeypatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 async def register(app, email: str, ip: str = "192.0.2.1", locale: str = "en"):
