@@ -1,14 +1,19 @@
-"""The baseline: a bare Quart endpoint that writes ``request.body`` to a file, nothing else."""
+"""The baselines: a bare Quart endpoint that writes ``request.body`` to a file, nothing else
+(``?fsync=1``: and fsyncs it before answering), and one that streams a file back in 256 KiB
+pieces (as the ``local`` storage backend reads)."""
 
 import os
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from quart import Quart, request
+from quart import Quart, Response, request
 
 app = Quart(__name__)
-app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=3600)
+app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=3600, RESPONSE_TIMEOUT=3600)
 UPLOADS = Path(os.environ.get("BENCH_UPLOAD_DIR", "/tmp/sinetti-bench-bare"))
+DOWNLOAD = Path(os.environ.get("BENCH_DOWNLOAD_FILE", "/tmp/sinetti-bench-bare/download.bin"))
+CHUNK = 256 * 1024
 
 
 @app.get("/help")
@@ -23,5 +28,21 @@ async def upload() -> str:
     with path.open("wb") as fh:
         async for chunk in request.body:
             fh.write(chunk)
+        if request.args.get("fsync"):  # durable, as the portal's storage makes every part
+            fh.flush()
+            os.fsync(fh.fileno())
     path.unlink()
     return "ok"
+
+
+@app.get("/download")
+async def download() -> Response:
+    async def chunks() -> AsyncIterator[bytes]:
+        with DOWNLOAD.open("rb") as fh:
+            while data := fh.read(CHUNK):
+                yield data
+
+    response = Response(chunks(), mimetype="application/octet-stream")
+    response.headers["Content-Length"] = str(DOWNLOAD.stat().st_size)
+    response.timeout = None
+    return response

@@ -1,36 +1,68 @@
-"""Benchmark the portal on this machine: page throughput under three ASGI servers, and a big
-upload through the compose form against a bare endpoint, with the server's peak memory.
+"""Benchmark the portal's big-file paths on this machine, side by side with a bare endpoint.
 
-    make bench                        # or: .venv/bin/python bench/run.py --upload-mb 400
+    make bench                                   # everything but the server comparison
+    .venv/bin/python bench/run.py --only chunked,zip --repeat 1     # a quick look
+    .venv/bin/python bench/run.py --only servers # the portal under hypercorn, uvicorn, granian
 
-Everything runs on loopback in one go, so the numbers are ratios measured side by side, not
-promises. Needs `wrk` (Debian package) for the page test; it is skipped, saying so, without it.
+Parts (``--only``, comma-separated; default all but ``servers``):
+
+- ``bare``: a bare Quart endpoint writing ``request.body`` to a file (the baseline), and one
+  streaming a file back;
+- ``chunked``: the compose page's chunked upload (begin, then sequential 8 MiB PUTs on one
+  keep-alive connection), at ``--upload-mb`` and at ``--small-mb`` (memory must not grow);
+- ``multipart``: the same file through the plain compose form (one multipart POST);
+- ``download``, ``zip``: a message with one such attachment is sent, the recipient opens it and
+  downloads the attachment, then the zip (and the sender the zip of what was sent);
+- ``concurrent``: ``--senders`` signed-in senders upload ``--sender-mb`` each at the same time;
+- ``s3``: the chunked upload (and a download) with ``PORTAL_STORAGE=s3`` against moto's S3
+  server on loopback (its own process: it keeps objects in memory);
+- ``servers``: the older comparison of ASGI servers: pages under ``wrk`` and the multipart
+  upload under hypercorn, uvicorn and granian.
+
+Every scenario gets a fresh server process, and its peak resident memory (VmHWM) is reset just
+before the measured requests (``/proc/<pid>/clear_refs``), so "peak RSS" is that scenario's.
+The load generator runs on the same machine: the numbers are ratios measured side by side, not
+promises. Results are printed as a Markdown table and written to ``bench/results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import http.cookiejar
 import json
 import os
+import platform
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from client import (
+    MB,
+    Browser,
+    chunked_upload,
+    download,
+    open_as_recipient,
+    post_multipart,
+    send_message,
+    sign_in,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-MB = 1024 * 1024
-BOUNDARY = "----sinettibench7d3c2a"
+PARTS = ("bare", "chunked", "multipart", "download", "zip", "concurrent", "s3", "servers")
+DEFAULT_PARTS = ",".join(p for p in PARTS if p != "servers")
+CHUNK = 8 * MB  # what the portal answers as chunk_size; the client follows the server's
+_REMOVE = re.compile(r"/compose/attachments/(\d+)/remove")
 
 
 def free_port() -> int:
@@ -69,17 +101,31 @@ def server_command(server: str, app: str, port: int) -> list[str]:
     raise ValueError(server)
 
 
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(rf"{field}:\s+(\d+) kB", status)
+    return int(match.group(1)) if match else 0
+
+
 class Server:
-    def __init__(self, server: str, app: str, env: dict[str, str]) -> None:
+    """An ASGI server in a process group of its own; its output goes to ``log``."""
+
+    def __init__(self, server: str, app: str, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen(
-            server_command(server, app, self.port),
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:  # a file, not a pipe nobody reads: that could fill and block
+            self.proc = subprocess.Popen(
+                server_command(server, app, self.port),
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -87,9 +133,14 @@ class Server:
                 with urllib.request.urlopen(self.base + "/help", timeout=1):
                     return
             except OSError:
+                if self.proc.poll() is not None:
+                    break
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"{server} did not start")
+        raise RuntimeError(f"{server} {app} did not start:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-g", str(self.proc.pid)], capture_output=True, text=True)
@@ -97,23 +148,360 @@ class Server:
 
     def peak_rss_mb(self) -> float:
         """The largest VmHWM (peak resident memory) of the server's processes."""
-        peak = 0
+        return max((_status_kb(pid, "VmHWM") for pid in self.pids()), default=0) / 1024
+
+    def rss_mb(self) -> float:
+        return max((_status_kb(pid, "VmRSS") for pid in self.pids()), default=0) / 1024
+
+    def cpu_seconds(self) -> float:
+        """User and system time of the server's processes (all their threads) so far."""
+        ticks = 0
         for pid in self.pids():
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            match = re.search(r"VmHWM:\s+(\d+) kB", status)
-            if match:
-                peak = max(peak, int(match.group(1)))
-        return peak / 1024
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def reset_peak(self) -> None:
+        """Start VmHWM again from the current RSS (``clear_refs`` 5, Linux ≥ 4.0)."""
+        for pid in self.pids():
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        assert self.peak_rss_mb() <= self.rss_mb() + 1, "could not reset the peak RSS"
 
     def stop(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def measure(
+    server: Server,
+    mb: float,
+    action: Callable[[], object],
+    repeat: int,
+    between: Callable[[], object] | None = None,
+    warmup: int = 1,
+) -> dict[str, Any]:
+    """Run ``action`` ``warmup`` times untimed, then ``repeat`` times (``between`` in between,
+    untimed); the median speed, the server's CPU time per wall time (100 % is one core) and its
+    peak memory over all runs. The first run in a fresh process is often the slowest."""
+    speeds, cpu = [], []
+    os.sync()  # what earlier scenarios left to write back must not slow this one down
+    server.reset_peak()
+    start_rss = server.rss_mb()
+    for run in range(warmup + repeat):
+        if run and between is not None:
+            between()
+            os.sync()
+        cpu_before = server.cpu_seconds()
+        started = time.perf_counter()
+        action()
+        elapsed = time.perf_counter() - started
+        if run >= warmup:
+            speeds.append(mb / elapsed)
+            cpu.append((server.cpu_seconds() - cpu_before) / elapsed)
+    return {
+        "MB": mb,
+        "MB/s": statistics.median(speeds),
+        "runs MB/s": [round(s) for s in speeds],
+        "server CPU %": 100 * statistics.median(cpu),
+        "start RSS MB": start_rss,
+        "peak RSS MB": server.peak_rss_mb(),
+    }
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.data = work / "data"
+        self.size = args.upload_mb * MB
+        self.block = os.urandom(CHUNK)
+        self.env = {
+            **os.environ,
+            "PORTAL_DATA_DIR": str(self.data),
+            "PORTAL_MAX_ATTACHMENTS_BYTES": str((max(args.upload_mb, args.sender_mb) + 10) * MB),
+            "PORTAL_REGISTRATIONS_PER_IP_PER_HOUR": "10000",
+            "BENCH_UPLOAD_DIR": str(work / "bare"),
+            "BENCH_DOWNLOAD_FILE": str(work / "download.bin"),
+        }
+        self.rows: list[dict[str, Any]] = []
+        self.baseline: dict[str, float] = {}
+        self.servers_run = 0
+
+    def server(self, app: str, env: dict[str, str] | None = None) -> Server:
+        self.servers_run += 1
+        log = self.work / "logs" / f"{self.servers_run:02d}-{app.split(':')[0]}.log"
+        return Server(self.args.server, app, env or self.env, log)
+
+    def measure(
+        self,
+        server: Server,
+        mb: float,
+        action: Callable[[], object],
+        between: Callable[[], object] | None = None,
+    ) -> dict[str, Any]:
+        return measure(server, mb, action, self.args.repeat, between, self.args.warmup)
+
+    def add(
+        self, scenario: str, result: dict[str, Any], baseline: str = "", note: str = ""
+    ) -> None:
+        row = {"scenario": scenario, **result, "note": note}
+        if baseline in self.baseline:
+            row["vs bare"] = result["MB/s"] / self.baseline[baseline]
+        self.rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    # -- the parts -------------------------------------------------------------------------
+
+    def bare(self) -> None:
+        mb = self.args.upload_mb
+        with (self.work / "download.bin").open("wb") as fh:
+            for _ in range(mb):
+                fh.write(self.block[:MB])
+        with self.server("bench.bare_app:app") as server:
+            browser = Browser(server.base)
+
+            def upload() -> None:
+                status, _, _ = post_multipart(browser, "/upload", {}, mb)
+                assert status == 200, status
+
+            result = self.measure(server, mb, upload)
+            self.baseline["upload"] = result["MB/s"]
+            self.add("bare upload (request.body → file), the baseline", result)
+            view = memoryview(self.block)
+            for path, what in (("/upload", ""), ("/upload?fsync=1", ", fsync each")):
+
+                def pieces(path: str = path) -> None:
+                    for offset in range(0, self.size, CHUNK):
+                        piece = view[: min(CHUNK, self.size - offset)]
+                        status, _, _ = browser.request("POST", path, piece)
+                        assert status == 200, status
+
+                result = self.measure(server, mb, pieces)
+                self.add(f"bare upload in 8 MiB POSTs{what}", result, "upload")
+
+            def read_back() -> None:
+                assert download(browser, "/download") == self.size
+
+            result = self.measure(server, mb, read_back)
+            self.baseline["download"] = result["MB/s"]
+            self.add("bare download (file → response, 256 KiB reads)", result)
+
+    def _remover(self, browser: Browser, ids: list[int]) -> Callable[[], None]:
+        def remove() -> None:
+            while ids:
+                status, _ = browser.form(
+                    f"/compose/attachments/{ids.pop()}/remove", {"csrf_token": browser.csrf}
+                )
+                assert status == 303, status
+
+        return remove
+
+    def chunked(self) -> None:
+        for mb in (self.args.upload_mb, self.args.small_mb):
+            with self.server("portal.asgi:app") as server:
+                browser = sign_in(server.base, self.data)
+                ids: list[int] = []
+
+                def upload(browser: Browser = browser, ids: list[int] = ids, mb: int = mb) -> None:
+                    ids.append(chunked_upload(browser, mb * MB, self.block)["id"])
+
+                result = self.measure(server, mb, upload, self._remover(browser, ids))
+                self.add(f"chunked upload, {mb} MB", result, "upload", "begin + 8 MiB PUTs")
+
+    def multipart(self, label: str = "", env: dict[str, str] | None = None) -> None:
+        mb = self.args.upload_mb
+        with self.server("portal.asgi:app", env) as server:
+            browser = sign_in(server.base, self.data)
+            ids: list[int] = []
+            fields = {
+                "csrf_token": browser.csrf,
+                "recipients": "",
+                "subject": "",
+                "action": "attach",
+            }
+
+            def upload() -> None:
+                status, _, page = post_multipart(browser, "/compose", fields, mb)
+                assert status == 200, status
+                ids.extend(int(i) for i in _REMOVE.findall(page.decode()))
+                assert ids, "the upload did not become an attachment"
+
+            result = self.measure(server, mb, upload, self._remover(browser, ids))
+            self.add(f"{label}multipart compose POST", result, "upload")
+
+    def downloads(
+        self, parts: set[str], label: str = "", env: dict[str, str] | None = None
+    ) -> None:
+        with self.server("portal.asgi:app", env) as server:
+            sender = sign_in(server.base, self.data)
+            attachment = chunked_upload(sender, self.size, self.block)
+            reader_address = f"reader{time.time_ns()}@example.fi"
+            message_id = send_message(sender, reader_address)
+            reader, link = open_as_recipient(server.base, self.data, reader_address)
+            mb = self.args.upload_mb
+            if "download" in parts:
+
+                def one() -> None:
+                    path = f"{link}/attachments/{attachment['id']}"
+                    assert download(reader, path) == self.size
+
+                result = self.measure(server, mb, one)
+                self.add(f"{label}attachment download (recipient)", result, "download")
+            if "zip" in parts:
+                for who, browser, path in (
+                    ("recipient", reader, f"{link}/zip"),
+                    ("sender", sender, f"/sent/{message_id}/zip"),
+                ):
+
+                    def whole(browser: Browser = browser, path: str = path) -> None:
+                        assert download(browser, path) > self.size
+
+                    result = self.measure(server, mb, whole)
+                    self.add(f"{label}zip download ({who})", result, "download")
+
+    def concurrent(self) -> None:
+        count, mb = self.args.senders, self.args.sender_mb
+        with self.server("portal.asgi:app") as server:
+            browsers = [sign_in(server.base, self.data) for _ in range(count)]
+            results: list[Any] = [None] * count
+            gate = threading.Barrier(count + 1)
+            done = [0.0] * count
+
+            def upload(index: int) -> None:
+                gate.wait()
+                try:
+                    results[index] = chunked_upload(browsers[index], mb * MB, self.block)
+                except BaseException as exc:
+                    results[index] = exc
+                done[index] = time.perf_counter()
+
+            threads = [threading.Thread(target=upload, args=(i,)) for i in range(count)]
+            for thread in threads:
+                thread.start()
+            os.sync()
+            server.reset_peak()
+            start_rss = server.rss_mb()
+            cpu_before = server.cpu_seconds()
+            gate.wait()
+            started = time.perf_counter()
+            for thread in threads:
+                thread.join()
+            elapsed = max(done) - started
+            cpu = (server.cpu_seconds() - cpu_before) / (time.perf_counter() - started)
+            failed = [r for r in results if not (isinstance(r, dict) and r["size"] == mb * MB)]
+            slowest, fastest = max(done) - started, min(done) - started
+            self.add(
+                f"{count} concurrent chunked uploads × {mb} MB",
+                {
+                    "MB": count * mb,
+                    "MB/s": count * mb / elapsed,
+                    "server CPU %": 100 * cpu,
+                    "start RSS MB": start_rss,
+                    "peak RSS MB": server.peak_rss_mb(),
+                    "succeeded": count - len(failed),
+                },
+                "upload",
+                f"{count - len(failed)}/{count} got their attachment; "
+                f"first done {fastest:.1f} s, last {slowest:.1f} s",
+            )
+            if failed:
+                print(f"failed uploads: {failed[:3]}", file=sys.stderr)
+
+    def s3(self) -> None:
+        try:
+            import moto.server
+            import sinetti_storage_s3  # noqa: F401
+        except ImportError as exc:
+            print(f"s3 skipped: {exc}", flush=True)
+            return
+        (self.work / "logs").mkdir(parents=True, exist_ok=True)
+        moto = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "s3_server.py")],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=(self.work / "logs" / "moto.log").open("ab"),
+            text=True,
+        )
+        try:
+            line = moto.stdout.readline() if moto.stdout else ""
+            if not line:
+                raise RuntimeError("the moto S3 server did not start (see its log)")
+            env = {**self.env, **json.loads(line)}
+            mb = self.args.upload_mb
+            with self.server("portal.asgi:app", env) as server:
+                browser = sign_in(server.base, self.data)
+                ids: list[int] = []
+                result = self.measure(
+                    server,
+                    mb,
+                    lambda: ids.append(chunked_upload(browser, self.size, self.block)["id"]),
+                    self._remover(browser, ids),
+                )
+                moto_peak = _status_kb(moto.pid, "VmHWM") / 1024
+                self.add(
+                    "s3 (moto) chunked upload",
+                    result,
+                    "upload",
+                    f"moto's own peak RSS {moto_peak:.0f} MB (objects in memory)",
+                )
+            self.multipart("s3 (moto) ", env)
+            self.downloads({"download"}, "s3 (moto) ", env)
+        finally:
+            if moto.stdin:
+                moto.stdin.close()
+            try:
+                moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                moto.kill()
+                moto.wait()
+
+    def servers(self) -> list[dict[str, Any]]:
+        """The older comparison: the same bare and multipart uploads, and pages under wrk,
+        under each ASGI server."""
+        mb = self.args.upload_mb
+        have_wrk = shutil.which("wrk") is not None
+        if not have_wrk:
+            print("wrk is not installed: page throughput not measured (apt-get install wrk)")
+        rows = []
+        for name in self.args.servers.split(","):
+            row: dict[str, Any] = {"server": name}
+            with Server(name, "bench.bare_app:app", self.env, self.work / "logs" / "bare.log") as s:
+                started = time.perf_counter()
+                status, _, _ = post_multipart(Browser(s.base), "/upload", {}, mb)
+                assert status == 200, status
+                row["bare MB/s"] = mb / (time.perf_counter() - started)
+                row["bare peak RSS MB"] = s.peak_rss_mb()
+            with Server(name, "portal.asgi:app", self.env, self.work / "logs" / "portal.log") as s:
+                if have_wrk:
+                    row["start page req/s"] = wrk(s.base + "/", self.args.seconds)
+                    row["help page req/s"] = wrk(s.base + "/help", self.args.seconds)
+                browser = sign_in(s.base, self.data)
+                fields = {"csrf_token": browser.csrf, "recipients": "", "action": "attach"}
+                started = time.perf_counter()
+                status, _, _ = post_multipart(browser, "/compose", fields, mb)
+                assert status == 200, status
+                row["portal MB/s"] = mb / (time.perf_counter() - started)
+                row["portal peak RSS MB"] = s.peak_rss_mb()
+            row["portal/bare"] = row["portal MB/s"] / row["bare MB/s"]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        return rows
 
 
 def wrk(url: str, seconds: int) -> float:
@@ -124,144 +512,138 @@ def wrk(url: str, seconds: int) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def multipart_body(
-    fields: dict[str, str], file_mb: int
-) -> tuple[list[bytes], int, Iterator[bytes]]:
-    head = b"".join(
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-        for k, v in fields.items()
-    )
-    head += (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="attachments"; '
-        f'filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
-    block = os.urandom(MB)
-
-    def chunks() -> Iterator[bytes]:
-        yield head
-        for _ in range(file_mb):
-            yield block
-        yield tail
-
-    return [head, tail], len(head) + file_mb * MB + len(tail), chunks()
+def cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+    return "" if value is None else str(value)
 
 
-def post_stream(
-    base: str, path: str, cookie: str, fields: dict[str, str], file_mb: int
-) -> tuple[int, float]:
-    _parts, length, chunks = multipart_body(fields, file_mb)
-    parsed = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
-    started = time.perf_counter()
-    conn.putrequest("POST", path)
-    conn.putheader("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
-    conn.putheader("Content-Length", str(length))
-    if cookie:
-        conn.putheader("Cookie", cookie)
-    conn.endheaders()
-    for chunk in chunks:
-        conn.send(chunk)
-    status = conn.getresponse().status
-    elapsed = time.perf_counter() - started
-    conn.close()
-    return status, elapsed
+def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
-def sign_in(base: str, data_dir: Path) -> tuple[str, str]:
-    """Register, follow the personal link; return the session cookie and the compose CSRF."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(base + "/").read().decode()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    address = f"bench{time.time_ns()}@example.com"
-    opener.open(base + "/", urllib.parse.urlencode({"email": address, "csrf_token": csrf}).encode())
-    link = ""
-    for _ in range(100):
-        mailbox = data_dir / "devmailbox.jsonl"
-        if mailbox.exists():
-            for line in mailbox.read_text().splitlines():
-                entry = json.loads(line)
-                if entry["to"] == address:
-                    link = re.search(r"/s/[\w-]+", entry["text"]).group(0)  # type: ignore[union-attr]
-        if link:
-            break
-        time.sleep(0.1)
-    opener.open(base + link)
-    compose = opener.open(base + "/compose").read().decode()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', compose).group(1)  # type: ignore[union-attr]
-    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-    return cookie, csrf
+def targets(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The goals, checked against what was measured."""
+    by_name = {row["scenario"]: row for row in rows}
+    checks: list[dict[str, Any]] = []
+
+    def check(goal: str, measured: str, ok: bool) -> None:
+        checks.append({"target": goal, "measured": measured, "met": ok})
+
+    for name in (f"chunked upload, {args.upload_mb} MB", "multipart compose POST"):
+        row = by_name.get(name)
+        if row and "vs bare" in row:
+            check(f"{name} ≥ 80 % of bare", f"{row['vs bare']:.0%}", row["vs bare"] >= 0.8)
+    for row in rows:
+        big = row["MB"] >= args.upload_mb and not row["scenario"].startswith("bare")
+        if big and "concurrent" not in row["scenario"]:
+            peak = row["peak RSS MB"]
+            check(f"{row['scenario']}: peak RSS < 100 MB", f"{peak:.0f} MB", peak < 100)
+    big = by_name.get(f"chunked upload, {args.upload_mb} MB")
+    small = by_name.get(f"chunked upload, {args.small_mb} MB")
+    if big and small and args.upload_mb != args.small_mb:
+        growth = big["peak RSS MB"] - small["peak RSS MB"]
+        check(
+            f"chunked peak RSS does not grow from {args.small_mb} to {args.upload_mb} MB",
+            f"{small['peak RSS MB']:.0f} → {big['peak RSS MB']:.0f} MB",
+            growth < 10,
+        )
+    for row in rows:
+        if "zip download" in row["scenario"] and not row["scenario"].startswith("s3"):
+            check(f"{row['scenario']} ≥ 300 MB/s", f"{row['MB/s']:.0f} MB/s", row["MB/s"] >= 300)
+    return checks
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--upload-mb", type=int, default=400)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--servers", default="hypercorn,uvicorn,granian")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=DEFAULT_PARTS, help=f"parts, of: {','.join(PARTS)}")
+    parser.add_argument("--upload-mb", type=int, default=400, help="the big file (MiB)")
+    parser.add_argument("--small-mb", type=int, default=100, help="the chunked upload again")
+    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--sender-mb", type=int, default=20, help="each concurrent sender's file")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per scenario (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before those")
+    parser.add_argument("--server", default="hypercorn", help="the ASGI server of the scenarios")
+    parser.add_argument("--servers", default="hypercorn,uvicorn,granian", help="for 'servers'")
+    parser.add_argument("--seconds", type=int, default=8, help="wrk's duration for 'servers'")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
+    parts = set(PARTS) if args.only == "all" else set(args.only.split(","))
+    if parts - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(parts - set(PARTS)))}")
 
     work = Path(tempfile.mkdtemp(prefix="sinetti-bench-"))
-    env = {
-        **os.environ,
-        "PORTAL_DATA_DIR": str(work / "data"),
-        "PORTAL_MAX_ATTACHMENTS_BYTES": str((args.upload_mb + 10) * MB),
-        "PORTAL_REGISTRATIONS_PER_IP_PER_HOUR": "1000",
-        "BENCH_UPLOAD_DIR": str(work / "bare"),
-    }
+    bench = Bench(args, work)
     subprocess.run(
-        [str(BIN / "sinetti"), "migrate"], env=env, cwd=ROOT, check=True, capture_output=True
+        [str(BIN / "sinetti"), "migrate"], env=bench.env, cwd=ROOT, check=True, capture_output=True
     )
-    rows = []
-    have_wrk = shutil.which("wrk") is not None
+    started = time.monotonic()
+    server_rows: list[dict[str, Any]] = []
     try:
-        for name in args.servers.split(","):
-            row: dict[str, object] = {"server": name}
-            bare = Server(name, "bench.bare_app:app", env)
-            try:
-                status, elapsed = post_stream(bare.base, "/upload", "", {}, args.upload_mb)
-                assert status == 200, status
-                row["bare MB/s"] = args.upload_mb / elapsed
-                row["bare peak RSS MB"] = bare.peak_rss_mb()
-            finally:
-                bare.stop()
-            portal = Server(name, "portal.asgi:app", env)
-            try:
-                if have_wrk:
-                    row["start page req/s"] = wrk(portal.base + "/", args.seconds)
-                    row["help page req/s"] = wrk(portal.base + "/help", args.seconds)
-                cookie, csrf = sign_in(portal.base, work / "data")
-                fields = {"csrf_token": csrf, "recipients": "", "subject": "", "action": "attach"}
-                status, elapsed = post_stream(
-                    portal.base, "/compose", cookie, fields, args.upload_mb
-                )
-                assert status == 200, status
-                row["portal MB/s"] = args.upload_mb / elapsed
-                row["portal peak RSS MB"] = portal.peak_rss_mb()
-            finally:
-                portal.stop()
-            row["portal/bare"] = float(row["portal MB/s"]) / float(row["bare MB/s"])  # type: ignore[arg-type]
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        if parts & {"chunked", "multipart", "download", "zip", "concurrent", "s3"}:
+            bench.bare()  # the baseline the others are compared with
+        if "chunked" in parts:
+            bench.chunked()
+        if "multipart" in parts:
+            bench.multipart()
+        if parts & {"download", "zip"}:
+            bench.downloads(parts)
+        if "concurrent" in parts:
+            bench.concurrent()
+        if "s3" in parts:
+            bench.s3()
+        if "servers" in parts:
+            server_rows = bench.servers()
+    except BaseException:
+        for log in sorted((work / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            print(f"--- {log.name} ---\n" + "\n".join(tail), file=sys.stderr)
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    if not have_wrk:
-        print("wrk is not installed: page throughput not measured (apt-get install wrk)")
-    columns = list(rows[0]) if rows else []
-    print(f"\n{args.upload_mb} MB upload, 1 worker, loopback, {os.cpu_count()} cores\n")
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        cells = [
-            f"{v:.2f}"
-            if isinstance(v, float) and v < 10
-            else f"{v:.0f}"
-            if isinstance(v, float)
-            else str(v)
-            for v in row.values()
-        ]
-        print("| " + " | ".join(cells) + " |")
+    machine = (
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {args.server} (1 worker), loopback, "
+        f"median of {args.repeat} run(s) after {args.warmup} warm-up, "
+        f"{time.monotonic() - started:.0f} s in all"
+    )
+    columns = [
+        "scenario",
+        "MB",
+        "MB/s",
+        "vs bare",
+        "server CPU %",
+        "start RSS MB",
+        "peak RSS MB",
+        "note",
+    ]
+    print(f"\n{machine}\n")
+    if bench.rows:
+        print(markdown(bench.rows, columns))
+    checks = targets(bench.rows, args)
+    if checks:
+        print()
+        print(markdown(checks, ["target", "measured", "met"]))
+    if server_rows:
+        print(f"\n{args.upload_mb} MB multipart upload and pages, by ASGI server\n")
+        print(markdown(server_rows, list(server_rows[0])))
+    Path(args.json).write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "args": vars(args),
+                "scenarios": bench.rows,
+                "targets": checks,
+                "servers": server_rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwritten to {args.json}")
     return 0
 
 

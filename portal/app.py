@@ -15,16 +15,18 @@ from quart import Quart, Response, abort, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from portal import db, i18n, security
+from portal.body import BoundedHTTPConnection, BoundedRequest
 from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_dirs
-from portal.services import outbox
-from portal.views import common, compose, recipient, reply, sender, sent
+from portal.services import chunked, outbox
+from portal.views import common, compose, recipient, reply, sender, sent, uploads
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 FORM_BODY_LIMIT = 1 * MB  # bodies of ordinary (non-upload) forms
+CLEANUP_SECONDS = 600  # how often abandoned uploads are looked for
 
 
 def create_app(
@@ -41,6 +43,8 @@ def create_app(
     app = Quart(
         __name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates")
     )
+    app.request_class = BoundedRequest
+    app.asgi_http_class = BoundedHTTPConnection
     app.extensions["sinetti"] = Portal(settings, pm, load_providers(pm, settings))
     configure_quart(app, settings)
     configure_i18n(app, settings)
@@ -189,6 +193,13 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
             await provider.open()
         tasks.append(
             asyncio.create_task(
+                chunked.run_cleaner(
+                    providers.storage, settings.upload_abandon_hours, CLEANUP_SECONDS
+                )
+            )
+        )
+        tasks.append(
+            asyncio.create_task(
                 outbox.run_worker(
                     providers.mail,
                     providers.sms,
@@ -211,7 +222,15 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
 
 
 def configure_views(app: Quart) -> None:
-    for blueprint in (common.bp, sender.bp, compose.bp, sent.bp, recipient.bp, reply.bp):
+    for blueprint in (
+        common.bp,
+        sender.bp,
+        compose.bp,
+        uploads.bp,
+        sent.bp,
+        recipient.bp,
+        reply.bp,
+    ):
         app.register_blueprint(blueprint)
     for batch in portal_of(app).pm.hook.register_blueprints():
         for blueprint in batch:

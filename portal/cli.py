@@ -1,4 +1,4 @@
-"""``sinetti serve | migrate | outbox``."""
+"""``sinetti serve | migrate | outbox | cleanup``."""
 
 from __future__ import annotations
 
@@ -67,6 +67,29 @@ def _outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    from tortoise import Tortoise
+
+    from portal import db
+    from portal.app import create_app
+    from portal.services import chunked
+
+    async def clean() -> None:
+        settings = load_settings()
+        storage = create_app().extensions["sinetti"].providers.storage
+        await db.connect(settings)
+        await storage.open()
+        try:
+            count = await chunked.clean_up_abandoned(storage, settings.upload_abandon_hours)
+            print(f"Cleaned up {count} abandoned upload(s).")
+        finally:
+            await storage.close()
+            await Tortoise.close_connections()
+
+    asyncio.run(clean())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sinetti", description="Sinetti secure-message portal")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("outbox", help="show queued and failed e-mail and SMS").set_defaults(
         func=_outbox
     )
+    commands.add_parser(
+        "cleanup", help="clean up abandoned uploads now (the server also does it every 10 min)"
+    ).set_defaults(func=_cleanup)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -71,6 +71,8 @@ class Settings:
     timezone: str = "Europe/Helsinki"
     max_attachments_bytes: int = 400 * MB
     max_recipients: int = 50
+    #: Unfinished chunked uploads with no new chunk for this long are cleaned up.
+    upload_abandon_hours: int = 24
     phone_suffix: str = ".sec"
     link_valid_days: int = 30
     registrations_per_address_per_day: int = 5

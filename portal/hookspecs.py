@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from quart import Blueprint
 
     from portal.mail.base import MailTransport
-    from portal.models import Message, Recipient
+    from portal.models import Attachment, Message, Recipient
     from portal.sms.base import SmsGateway
     from portal.storage.base import StorageBackend
     from portal.themes import Theme
@@ -100,6 +100,15 @@ def message_opened(recipient: Recipient, first: bool) -> None:
     """Called after ``recipient`` passed verification and their message opened in a browser
     session (``first`` on the first open ever, when a read receipt may have been queued).
     ``recipient.message`` and its ``sender`` are loaded. For audit logs; must not raise.
+    """
+
+
+@hookspec
+def download_completed(message: Message, attachment: Attachment | None) -> None:
+    """Called when the last byte of a download of ``message`` was handed to the server: one
+    ``attachment`` (a Range request counts when it ends at the last byte), or the whole
+    message as a zip (``attachment`` is None). A download broken off midway is never
+    reported. For audit logs and download receipts; must not raise and must not block.
     """
 
 

@@ -8,6 +8,10 @@
 - ``portal_plugins``: the plugin modules loaded (the built-ins; override to add your own).
 - ``portal_app``: the app, migrated and started (``before_serving`` ran), ``client`` its client.
 - ``smtp_server``: a real SMTP server (aiosmtpd) on loopback capturing every mail.
+- ``s3_server``: a real S3 server (moto) on loopback, one per test session;
+  ``s3_server.create_bucket()`` makes a fresh bucket, ``s3_server.portal_config(bucket)`` the
+  settings that point the ``s3`` storage backend at it (merge it into ``portal_config``).
+  ``running_s3_server()`` is the same server as a context manager, for e2e tests and the bench.
 - ``sign_in``: registers an address and opens its personal link in ``client``.
 """
 
@@ -32,6 +36,7 @@ import pytest_asyncio
 
 BUILTIN_PLUGINS = (
     "sinetti_storage_local",
+    "sinetti_storage_s3",
     "sinetti_verification_basic",
     "sinetti_mail_smtp",
     "sinetti_devbox",
@@ -245,4 +250,88 @@ def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on loopback for one test (see :func:`running_smtp_server`)."""
     server: SmtpServer
     with running_smtp_server() as server:
+        yield server
+
+
+# -- S3 -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class S3Server:
+    """A moto S3 server on loopback; it speaks the S3 protocol and keeps objects in memory."""
+
+    endpoint_url: str
+    region: str = "us-east-1"
+    access_key_id: str = "testing"
+    secret_access_key: str = "testing"  # noqa: S105 - moto accepts any credentials
+
+    def client(self) -> Any:
+        """A (synchronous) boto3 S3 client of this server."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def create_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh random name by default) and return its name."""
+        name = name or f"sinetti-test-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete a bucket with everything in it, unfinished multipart uploads included."""
+        s3 = self.client()
+        for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=name, Key=item["Key"])
+        s3.delete_bucket(Bucket=name)
+
+    def portal_config(self, bucket: str, prefix: str = "") -> dict[str, str]:
+        """Settings (``load_settings`` override keys) selecting the ``s3`` backend on ``bucket``."""
+        return {
+            "storage": "s3",
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_region": self.region,
+            "s3_bucket": bucket,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": self.secret_access_key,
+            "s3_addressing_style": "path",
+            "s3_prefix": prefix,
+        }
+
+
+@contextlib.contextmanager
+def running_s3_server() -> Iterator[S3Server]:
+    """Run moto's S3 server in a thread on 127.0.0.1 (a free port) until the block ends."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs every request at INFO to stderr unless its logger says otherwise.
+    werkzeug_log = logging.getLogger("werkzeug")
+    if werkzeug_log.level == logging.NOTSET:
+        werkzeug_log.setLevel(logging.WARNING)
+    # port 0: the operating system picks a free port when the server binds, so no race.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield S3Server(endpoint_url=f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 server on loopback for the test session (see :func:`running_s3_server`)."""
+    with running_s3_server() as server:
         yield server

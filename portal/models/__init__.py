@@ -3,6 +3,7 @@
 from portal.models.message import AccessCode, Attachment, Message, MessageStatus, Recipient
 from portal.models.outbox import Channel, OutboxItem, OutboxStatus
 from portal.models.sender import RegistrationEvent, Sender, SenderLink
+from portal.models.upload import Upload
 
 __all__ = [
     "AccessCode",
@@ -16,4 +17,5 @@ __all__ = [
     "RegistrationEvent",
     "Sender",
     "SenderLink",
+    "Upload",
 ]

@@ -109,6 +109,8 @@ class Attachment(Model):
     crc32 = fields.BigIntField()
     sha256 = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The chunked upload it came from: a browser that missed the last answer asks by this id.
+    upload_id = fields.UUIDField(null=True, db_index=True)
 
     class Meta:
         table = "attachment"

@@ -186,9 +186,12 @@ async def remove_attachment(storage: StorageBackend, draft: Message, attachment_
 
 
 async def discard(storage: StorageBackend, draft: Message | None) -> None:
-    """Cancel: delete the draft and every file uploaded for it."""
+    """Cancel: delete the draft, every file uploaded for it and its unfinished uploads."""
     if draft is None:
         return
+    from portal.services import chunked  # chunked builds on this module
+
+    await chunked.abort_all(storage, draft)
     keys = await Attachment.filter(message_id=draft.id).values_list("storage_key", flat=True)
     await draft.delete()
     for key in keys:

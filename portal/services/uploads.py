@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-import zlib
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from portal.security import CSRF_FIELD
+from portal.services import checksums
 from portal.storage.base import StorageBackend, StorageWriter
 
 MAX_FIELD_BYTES = 1024 * 1024
@@ -161,8 +161,7 @@ class _Streamer:
             part.key = new_storage_key()
             part.writer = await self.storage.writer(part.key)
         part.size += len(data)
-        part.crc = zlib.crc32(data, part.crc)
-        part.sha.update(data)
+        part.crc = await checksums.update(data, part.crc, part.sha)
         await part.writer.write(data)
 
     async def _end_part(self, part: _Part) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 
 from portal.providers import Provider
 
@@ -32,7 +32,12 @@ class StorageWriter(ABC):
 
 
 class StorageBackend(Provider, ABC):
-    """Stores attachment bytes under random keys chosen by the portal (never file names)."""
+    """Stores attachment bytes under random keys chosen by the portal (never file names).
+
+    Two ways in: :meth:`writer` for a body streamed in one request (the form without
+    JavaScript), and resumable uploads in parts (:meth:`start_upload` …) for the chunked
+    uploads of the compose page. One way out: :meth:`read`, with byte ranges.
+    """
 
     @abstractmethod
     async def writer(self, key: str) -> StorageWriter:
@@ -48,3 +53,33 @@ class StorageBackend(Provider, ABC):
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Delete ``key``; deleting a missing key is not an error."""
+
+    # -- resumable uploads -----------------------------------------------------------------
+    # An object that arrives in numbered parts over many requests, possibly handled by
+    # different server processes: everything needed to continue is returned to the portal,
+    # which keeps it in the database (the upload id and each part's tag).
+
+    @abstractmethod
+    async def start_upload(self, key: str) -> str:
+        """Begin an object under ``key`` that will arrive in parts; return an upload id."""
+
+    @abstractmethod
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, offset: int, data: AsyncIterable[bytes]
+    ) -> str:
+        """Store part ``number`` (1, 2, …), the bytes from ``offset`` of the object; return
+        its tag. Parts arrive in order; every part but the last has the same size (at least
+        5 MiB, as S3 requires), so a part has a fixed place and length. Sending a part again
+        replaces it, and a copy that ends late (a stalled request of the same part, even after
+        completion) must not harm the object. Raise :class:`StorageError` when it cannot be
+        stored; errors of ``data`` itself (the browser went away) pass through unchanged.
+        Nothing of a failed part counts: the portal sends it again.
+        """
+
+    @abstractmethod
+    async def complete_upload(self, key: str, upload_id: str, tags: list[str]) -> None:
+        """Assemble the parts (their tags in order) into the object under ``key``."""
+
+    @abstractmethod
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Throw the parts away. Aborting an unknown or finished upload is not an error."""

@@ -10,10 +10,10 @@ from quart import Blueprint
 
 from portal import sessions
 from portal.context import portal
-from portal.i18n import current_locale
+from portal.i18n import _, current_locale
 from portal.models import Message, Sender
 from portal.security import streams_its_body
-from portal.services import compose
+from portal.services import chunked, compose
 from portal.services.compose import ComposeForm
 from portal.services.files import format_size
 from portal.services.uploads import UploadRejected
@@ -88,6 +88,13 @@ async def send(sender: Sender) -> Any:
     form = ComposeForm.from_fields(parsed.fields)
     checked = compose.validate(settings, form)
     attach_only = parsed.fields.get("action") == "attach"
+    if not attach_only and await chunked.unfinished(draft):
+        checked.errors.setdefault("attachments", []).append(
+            _(
+                "Some files have not been uploaded completely. Wait until they are, or remove "
+                "them, and send again."
+            )
+        )
     if attach_only or checked.errors:
         async with uploading.files_kept_only_if_stored(parsed):
             draft = await compose.save_draft(sender.id, draft, form, parsed.files, current_locale())

@@ -2,19 +2,25 @@
 
 Both stream from the storage backend (memory does not grow with the size) and are always
 ``attachment``s with a safe RFC 6266 file name: nothing a sender uploaded is ever rendered
-inline by the browser.
+inline by the browser. A single attachment answers HTTP Range requests, so a broken download
+continues where it stopped. A download counts as complete (the ``download_completed`` hook)
+only once its last byte was handed to the server.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from quart import Response
+from quart import Response, request
 
 from portal.context import portal
 from portal.models import Attachment, Message
 from portal.services import zipper
 from portal.services.files import safe_filename
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def attachment_disposition(filename: str) -> str:
@@ -25,18 +31,84 @@ def attachment_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _download(body: object, filename: str, mimetype: str) -> Response:
-    response = Response(body, mimetype=mimetype)  # type: ignore[arg-type]
+def _download(body: object, filename: str, mimetype: str, status: int = 200) -> Response:
+    response = Response(body, status=status, mimetype=mimetype)  # type: ignore[arg-type]
     response.headers["Content-Disposition"] = attachment_disposition(filename)
     response.timeout = None  # a big file takes longer than Quart's default response timeout
     return response
 
 
-def file_response(attachment: Attachment) -> Response:
-    """One attachment, as stored, under its sanitised name; never sniffed or shown inline."""
-    stream = portal().providers.storage.read(attachment.storage_key)
-    response = _download(stream, safe_filename(attachment.filename), "application/octet-stream")
-    response.headers["Content-Length"] = str(attachment.size)
+def _completed(
+    stream: AsyncIterator[bytes], message: Message, attachment: Attachment | None, whole: bool
+) -> AsyncIterator[bytes]:
+    """Pass ``stream`` on; when its last byte went out, say the download completed.
+
+    The stream runs after the request context is gone: the hook caller is taken now.
+    """
+    hook = portal().pm.hook
+
+    async def passed_on() -> AsyncIterator[bytes]:
+        async for data in stream:
+            yield data
+        if whole:
+            hook.download_completed(message=message, attachment=attachment)
+
+    return passed_on()
+
+
+def requested_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
+    """``(start, end)`` (end exclusive) of a single-range ``Range`` header; None when there is
+    no usable header (send everything); False when it cannot be satisfied (416)."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None  # several ranges or another unit: the whole file is a valid answer
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        length = int(last)
+        return (max(size - length, 0), size) if length and size else False
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or start >= end:
+        return False
+    return start, end
+
+
+def file_response(message: Message, attachment: Attachment) -> Response:
+    """One attachment as stored, under its sanitised name; never sniffed or shown inline."""
+    size = attachment.size
+    etag = f'"{attachment.sha256}"'
+    wanted = requested_range(request.headers.get("Range"), size)
+    if_range = request.headers.get("If-Range")
+    if wanted and if_range and if_range != etag:
+        wanted = None  # the file changed since the first part: send it whole
+    name = safe_filename(attachment.filename)
+    storage = portal().providers.storage
+    if wanted is False:
+        response = _download(b"", name, "application/octet-stream", status=416)
+        response.headers["Content-Range"] = f"bytes */{size}"
+    elif wanted:
+        start, end = wanted  # type: ignore[misc]
+        stream = storage.read(attachment.storage_key, start, end)
+        response = _download(
+            _completed(stream, message, attachment, whole=end == size),
+            name,
+            "application/octet-stream",
+            status=206,
+        )
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        response.headers["Content-Length"] = str(end - start)
+    else:
+        stream = storage.read(attachment.storage_key)
+        response = _download(
+            _completed(stream, message, attachment, whole=True), name, "application/octet-stream"
+        )
+        response.headers["Content-Length"] = str(size)
+    response.headers["Accept-Ranges"] = "bytes"
+    response.headers["ETag"] = etag
     return response
 
 
@@ -45,4 +117,8 @@ async def zip_response(message: Message) -> Response:
     settings = portal().settings
     text = (await zipper.message_text(message, settings.tz)).encode("utf-8")
     stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz)
-    return _download(stream, safe_filename(f"{message.subject}.zip"), "application/zip")
+    return _download(
+        _completed(stream, message, None, whole=True),
+        safe_filename(f"{message.subject}.zip"),
+        "application/zip",
+    )

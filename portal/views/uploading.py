@@ -14,7 +14,7 @@ from portal.context import portal
 from portal.i18n import L_, _
 from portal.models import Attachment, Message
 from portal.security import csrf_valid
-from portal.services import compose
+from portal.services import chunked
 from portal.services.files import format_size
 from portal.services.uploads import ParsedForm, UploadRejected, delete_files, stream_form
 from portal.storage.base import StorageError
@@ -37,7 +37,7 @@ async def receive_form(draft: Message | None) -> ParsedForm:
 
     Raises :class:`UploadRejected` or :class:`StorageError`; nothing of a refused body is kept.
     """
-    budget = portal().settings.max_attachments_bytes - await compose.attached_bytes(draft)
+    budget = await chunked.room_left(portal().settings, draft)
     if (request.content_length or 0) > budget + FORM_OVERHEAD:
         raise UploadRejected("too-large")  # refused before a byte is stored
     return await stream_form(
@@ -87,11 +87,13 @@ async def refusal(refused: Exception) -> tuple[dict[str, list[str]], int]:
 
 async def attachment_context(draft: Message | None) -> dict[str, Any]:
     """What ``_attachments.html`` needs: the draft's files and the room left."""
-    limit = portal().settings.max_attachments_bytes
+    settings = portal().settings
+    limit = settings.max_attachments_bytes
     attachments = list(await Attachment.filter(message_id=draft.id)) if draft else []
-    remaining = max(limit - sum(a.size for a in attachments), 0)
+    remaining = max(await chunked.room_left(settings, draft), 0)
     return {
         "attachments": attachments,
+        "uploads": await chunked.unfinished(draft),
         "max_bytes": format_size(limit),
         "remaining_bytes": format_size(remaining),
         "remaining_raw": remaining,

@@ -10,6 +10,8 @@
   free loopback port, with its own data directory, the SMTP transport pointed at ``mail``, the
   ``http`` SMS gateway pointed at ``sms_gateway`` and a 5 MiB attachment limit. Its log is
   printed when it fails to start and attached to the report of every failed test.
+  ``running_portal_server(mail, sms_gateway, tmp_path_factory, name, extra_env)`` starts another
+  such server with other settings (test_big_uploads.py: a 450 MiB limit, S3 storage).
 - Playwright's ``page``/``context`` use ``/usr/bin/chromium`` (see FIELD-NOTES.md) with the
   server as ``base_url``, a Finnish browser (``Accept-Language: fi-FI``) and downloads on.
 - ``assert_accessible(page, what)`` runs axe-core (WCAG 2.0/2.1 A and AA) and fails listing every
@@ -371,16 +373,14 @@ def _answers(url: str) -> bool:
         return False
 
 
-_SERVER_LOG: list[Path] = []
+_SERVER_LOGS: list[Path] = []
 
 
-@pytest.fixture(scope="session")
-def portal_server(
-    mail: MailCatcher, sms_gateway: SmsGatewayServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PortalServer]:
-    port = free_port()
-    data_dir = tmp_path_factory.mktemp("portal-data")
-    log_path = data_dir.parent / "sinetti-server.log"
+def server_env(
+    port: int, data_dir: Path, mail: MailCatcher, sms_gateway: SmsGatewayServer
+) -> dict[str, str]:
+    """The environment of a test server: no PORTAL_* of the caller's, loopback mail and SMS,
+    the 5 MiB limit (override it with ``extra_env``)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
     env.update(
         PORTAL_DATA_DIR=str(data_dir),
@@ -397,6 +397,25 @@ def portal_server(
         PORTAL_OUTBOX_POLL_SECONDS="1",
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+@contextlib.contextmanager
+def running_portal_server(
+    mail: MailCatcher,
+    sms_gateway: SmsGatewayServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str = "portal",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[PortalServer]:
+    """``sinetti migrate`` then ``sinetti serve`` on a free loopback port until the block ends,
+    with :func:`server_env` and ``extra_env`` (``PORTAL_MAX_ATTACHMENTS_BYTES``,
+    ``PORTAL_STORAGE``, …). Its log is attached to the report of a test that fails meanwhile."""
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp(f"{name}-data")
+    log_path = data_dir.parent / f"sinetti-{name}.log"
+    env = server_env(port, data_dir, mail, sms_gateway)
+    env.update(extra_env or {})
     sinetti = _sinetti_command()
     migrated = subprocess.run(
         [sinetti, "migrate"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
@@ -415,7 +434,7 @@ def portal_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    _SERVER_LOG.append(log_path)
+    _SERVER_LOGS.append(log_path)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while not _answers(server.url + "/"):
@@ -434,7 +453,15 @@ def portal_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-        _SERVER_LOG.clear()
+        _SERVER_LOGS.remove(log_path)
+
+
+@pytest.fixture(scope="session")
+def portal_server(
+    mail: MailCatcher, sms_gateway: SmsGatewayServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PortalServer]:
+    with running_portal_server(mail, sms_gateway, tmp_path_factory) as server:
+        yield server
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by parametrized fixtures
@@ -454,9 +481,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Attach the tail of the server's log to the report of a failed test."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed and _SERVER_LOG and _SERVER_LOG[0].exists():
-        lines = _SERVER_LOG[0].read_text(errors="replace").splitlines()
-        report.sections.append(("sinetti server log (last 80 lines)", "\n".join(lines[-80:])))
+    if not report.failed:
+        return
+    for log_path in _SERVER_LOGS:
+        if log_path.exists():
+            lines = log_path.read_text(errors="replace").splitlines()
+            report.sections.append(
+                (f"{log_path.stem} server log (last 80 lines)", "\n".join(lines[-80:]))
+            )
 
 
 # -- the browser -------------------------------------------------------------------------------

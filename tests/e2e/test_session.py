@@ -28,8 +28,10 @@ def test_cancel_deletes_the_draft_and_its_files_and_ends_the_session(
             }
         ]
     )
-    page.get_by_role("button", name="Attach the chosen files", exact=True).click()
-    expect(page.locator("#kept-attachments")).to_contain_text("peruttava.pdf")
+    # Chosen, the file is uploaded at once (uploader.js) and listed as attached.
+    expect(page.locator("#kept-attachments li[data-attachment-id]")).to_contain_text(
+        "peruttava.pdf"
+    )
     assert len(portal_server.stored_files()) == len(files_before) + 1
     drafts = (
         "SELECT COUNT(*) FROM message JOIN sender ON sender.id = message.sender_id "

@@ -138,6 +138,7 @@ async def row_counts() -> dict[str, int]:
             "Attachment",
             "OutboxItem",
             "AccessCode",
+            "Upload",
         )
     }
 

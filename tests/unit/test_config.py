@@ -224,7 +224,7 @@ def test_unreadable_toml_file_is_refused_naming_the_variable(tmp_path, text):
 @pytest.mark.parametrize(
     ("setting", "name", "message"),
     [
-        ("storage", "s3", "PORTAL_STORAGE=s3: no installed plugin provides the storage backend"),
+        ("storage", "gcs", "PORTAL_STORAGE=gcs: no installed plugin provides the storage backend"),
         ("mail", "sendgrid", "PORTAL_MAIL=sendgrid: no installed plugin provides the mail"),
         ("sms", "twilio", "PORTAL_SMS=twilio: no installed plugin provides the SMS gateway"),
         ("theme", "kela", "PORTAL_THEME=kela: no installed plugin provides the theme"),

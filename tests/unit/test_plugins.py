@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -23,10 +24,10 @@ from portal import hookimpl, hookspecs
 from portal.app import create_app
 from portal.config import ConfigError
 from portal.mail.base import MailTransport, OutgoingMail
-from portal.models import Message, OutboxItem, Recipient
+from portal.models import Attachment, Message, OutboxItem, Recipient
 from portal.plugins import make_plugin_manager
 from portal.sms.base import SmsGateway
-from portal.storage.base import ObjectNotFound, StorageBackend, StorageWriter
+from portal.storage.base import ObjectNotFound, StorageBackend, StorageError, StorageWriter
 from portal.testing import builtin_plugins, csrf_from, links_in
 from portal.themes import Theme
 from portal.verification.base import Outcome, VerificationProvider
@@ -145,6 +146,29 @@ class MemoryStorage(StorageBackend):
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 
+    # Resumable uploads: the parts of each upload, by number, until they are assembled.
+    uploads: ClassVar[dict[str, dict[int, bytes]]] = {}
+
+    async def start_upload(self, key: str) -> str:
+        upload_id = f"{key}:{uuid.uuid4().hex}"
+        self.uploads[upload_id] = {}
+        return upload_id
+
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, offset: int, data: AsyncIterable[bytes]
+    ) -> str:
+        if upload_id not in self.uploads:
+            raise StorageError(f"no upload {upload_id}")
+        self.uploads[upload_id][number] = b"".join([chunk async for chunk in data])
+        return str(number)
+
+    async def complete_upload(self, key: str, upload_id: str, tags: list[str]) -> None:
+        parts = self.uploads.pop(upload_id)
+        self.objects[key] = b"".join(parts[int(tag)] for tag in tags)
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        self.uploads.pop(upload_id, None)
+
 
 class MemoryMail(MailTransport):
     name = "memory"
@@ -198,6 +222,7 @@ class AgencyPlugin:
         self.messages: list[Message] = []
         self.registrations: list[tuple[str, bool]] = []
         self.opened: list[tuple[str, bool]] = []
+        self.downloads: list[str | None] = []
 
     @hookimpl
     def register_storage_backends(self):
@@ -239,6 +264,10 @@ class AgencyPlugin:
     def message_opened(self, recipient: Recipient, first: bool) -> None:
         self.opened.append((recipient.email, first))
 
+    @hookimpl
+    def download_completed(self, message: Message, attachment: Attachment | None) -> None:
+        self.downloads.append(attachment.filename if attachment else None)
+
 
 def compile_catalog(folder: Path, locale: str, strings: dict[str, str]) -> None:
     catalog = Catalog(locale=locale)
@@ -258,6 +287,7 @@ def agency(tmp_path) -> AgencyPlugin:
     )
     compile_catalog(locales, "sv", {"Hello from Acme": "Hälsningar från Acme"})
     MemoryStorage.objects = {}
+    MemoryStorage.uploads = {}
     MemoryMail.sent = []
     MemorySms.sent = []
     return AgencyPlugin(locales)
@@ -448,6 +478,32 @@ async def test_hook_message_opened_tells_the_first_open_from_later_ones(
         assert (await browser.post(link + "/open", form={"csrf_token": csrf})).status_code == 303
 
     assert agency.opened == [("ville@valtori.fi", True), ("ville@valtori.fi", False)]
+
+
+async def test_hook_download_completed_only_when_the_last_byte_went_out(
+    portal_app, agency, client, sign_in
+):
+    await sign_in("liisa@example.com")
+    response = await post_compose(
+        client,
+        {"recipients": "maija@example.fi", "subject": "S", "action": "send"},
+        [("attachments", "b.txt", b"0123456789")],
+    )
+    assert response.status_code == 303
+    link = await recipient_link("maija@example.fi")
+    browser = portal_app.test_client()
+    csrf = csrf_from(await page_text(await browser.get(link)))
+    await browser.post(link + "/open", form={"csrf_token": csrf})
+    attachment = await Attachment.get(filename="b.txt")
+    url = f"{link}/attachments/{attachment.id}"
+
+    await (await browser.get(url, headers={"Range": "bytes=0-4"})).get_data()
+    assert agency.downloads == []  # the first half only
+    await (await browser.get(url, headers={"Range": "bytes=5-"})).get_data()
+    await (await browser.get(url)).get_data()
+    await (await browser.get(link + "/zip")).get_data()
+
+    assert agency.downloads == ["b.txt", "b.txt", None]
 
 
 async def test_plugin_settings_prefix_claims_its_variables(portal_config, agency):

@@ -3,6 +3,11 @@
 Objects are written to a temporary name, fsync'd and renamed into place on commit, so a crash
 never leaves a half-written file under a real key. Keys are the portal's random hex strings;
 they are checked before they touch the file system.
+
+A resumable upload is the file ``files/tmp/<key>.upload`` (its name is the upload id, checked
+against the key whenever it is used): each part is written at its offset and fsync'd before
+its tag (the part's length) is returned, so any process sharing the data directory can go on
+with it; completing renames it into place.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -99,6 +104,99 @@ class LocalStorage(StorageBackend):
             self.path(key).unlink(missing_ok=True)
         except ObjectNotFound:
             return
+
+    # -- resumable uploads ----------------------------------------------------------------
+
+    def upload_path(self, key: str, upload_id: str) -> Path:
+        """The file of an upload; an id that is not the one :meth:`start_upload` gave for
+        ``key`` is refused, so it can never point anywhere else."""
+        self.path(key)  # checks the key
+        if upload_id != f"{key}.upload":
+            raise StorageError(f"unknown upload {upload_id!r} of {key}")
+        return self.root / "tmp" / upload_id
+
+    async def start_upload(self, key: str) -> str:
+        self.path(key)
+        tmp = self.root / "tmp"
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+            (tmp / f"{key}.upload").touch(exist_ok=False)
+        except OSError as exc:
+            raise StorageError(f"cannot create {key}.upload: {exc}") from exc
+        return f"{key}.upload"
+
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, offset: int, data: AsyncIterable[bytes]
+    ) -> str:
+        path = self.upload_path(key, upload_id)
+        failed = f"cannot write part {number} of {upload_id}"
+        try:
+            fh = open(path, "r+b")  # noqa: SIM115, ASYNC230 - closed below
+        except OSError as exc:
+            raise StorageError(f"{failed}: {exc}") from exc
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if not 0 <= offset <= size:  # parts arrive in order: a gap is a bug, not zeros
+                raise StorageError(
+                    f"{failed}: it starts at {offset}, but only {size} bytes were received"
+                )
+            fh.seek(offset)
+            written = 0
+            # Never truncate: a request for this part that stalled and ends late (after its
+            # retry, even after the upload completed and the file was renamed into place)
+            # must not cut the file. Every part of an upload has a fixed place and length,
+            # and any copy of it carries the same bytes, so writing over is harmless; a part
+            # that failed midway is written over by its retry.
+            # The stream's own errors (the browser went away) pass through unchanged; only
+            # the file's become StorageError.
+            async for chunk in data:
+                try:
+                    fh.write(chunk)  # into the page cache, as in LocalWriter.write
+                except OSError as exc:
+                    raise StorageError(f"{failed}: {exc}") from exc
+                written += len(chunk)
+            try:
+                fh.flush()
+                await asyncio.to_thread(os.fsync, fh.fileno())
+            except OSError as exc:
+                raise StorageError(f"{failed}: {exc}") from exc
+        return str(written)
+
+    async def complete_upload(self, key: str, upload_id: str, tags: list[str]) -> None:
+        path = self.upload_path(key, upload_id)
+        final = self.path(key)
+        try:
+            expected = sum(int(tag) for tag in tags)
+        except ValueError:
+            raise StorageError(f"{upload_id}: these are not this backend's tags") from None
+
+        def finish() -> None:
+            if not path.exists() and final.exists() and final.stat().st_size == expected:
+                return  # completed before (a retried request), as S3 answers too
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size != expected:
+                    raise StorageError(
+                        f"{upload_id}: {size} bytes stored, but the parts add up to {expected}"
+                    )
+                os.fsync(fh.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+
+        try:
+            await asyncio.to_thread(finish)
+        except OSError as exc:
+            raise StorageError(f"cannot store {key}: {exc}") from exc
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            path = self.upload_path(key, upload_id)
+        except StorageError:
+            return  # not an upload of ours: there is nothing to throw away
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot remove {upload_id}: {exc}") from exc
 
 
 @hookimpl

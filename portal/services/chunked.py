@@ -1,0 +1,274 @@
+"""Resumable uploads in chunks: a file arrives in parts of ``CHUNK_SIZE`` over many requests.
+
+The server, not the browser, decides where an upload stands: every chunk names the offset it
+starts at, and only a chunk starting exactly where the stored bytes end is taken (else 409
+with the right offset, so duplicates and chunks out of order are harmless). Each chunk is one
+part of the storage backend's resumable upload (an S3 multipart upload, say); its tag, the
+bytes received and the running CRC-32 are kept in the database, so any server process can
+continue. The SHA-256 state cannot be stored, so each process keeps it for the uploads it
+serves; when an upload is continued elsewhere (a restart, another worker), the SHA-256 is
+computed from the stored object once it is complete.
+
+The message's limit holds while streaming: a file is announced with its size and refused when
+it does not fit in what the draft has left; a chunk cannot carry more than it announced.
+Uploads that stop for longer than ``upload_abandon_hours`` are cleaned up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
+
+from portal.config import MB, Settings
+from portal.models import Attachment, Message, Upload
+from portal.services import checksums, clock, compose
+from portal.services.compose import ComposeForm
+from portal.services.files import safe_filename
+from portal.services.uploads import new_storage_key
+from portal.storage.base import StorageBackend
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 8 * MB
+
+#: SHA-256 of the bytes received so far, per upload this process served: (offset, hash).
+_hashes: dict[uuid.UUID, tuple[int, Any]] = {}
+
+
+class ChunkRefused(Exception):
+    """A request of the upload protocol cannot be taken. ``reason`` says why (``too-large``,
+    ``offset``, ``length``, ``size``); ``offset`` is where the upload stands."""
+
+    def __init__(self, status: int, reason: str, offset: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.offset = offset
+
+
+async def pending_bytes(draft: Message | None) -> int:
+    """The announced size of the draft's unfinished uploads."""
+    if draft is None:
+        return 0
+    row = await Upload.filter(message_id=draft.id).annotate(total=Sum("size")).values("total")
+    return int(row[0]["total"] or 0) if row else 0
+
+
+async def unfinished(draft: Message | None) -> list[Upload]:
+    if draft is None:
+        return []
+    return list(await Upload.filter(message_id=draft.id).order_by("created_at"))
+
+
+async def room_left(settings: Settings, draft: Message | None) -> int:
+    used = await compose.attached_bytes(draft) + await pending_bytes(draft)
+    return settings.max_attachments_bytes - used
+
+
+async def begin(
+    settings: Settings,
+    storage: StorageBackend,
+    sender_id: int,
+    draft: Message | None,
+    *,
+    filename: str,
+    size: int,
+    content_type: str,
+    fingerprint: str,
+    locale: str,
+) -> tuple[Message, Upload | Attachment]:
+    """Announce a file. The same file announced again continues its unfinished upload.
+
+    Returns the draft (made when there was none) and the upload, or the attachment at once
+    for an empty file.
+    """
+    if size < 0:
+        raise ChunkRefused(400, "size")
+    if draft is not None:
+        existing = await Upload.get_or_none(message_id=draft.id, fingerprint=fingerprint[:400])
+        if existing is not None:
+            return draft, existing
+    if size > await room_left(settings, draft):
+        raise ChunkRefused(413, "too-large")
+    if draft is None:
+        draft = await compose.save_draft(sender_id, None, ComposeForm(), [], locale)
+    name = safe_filename(filename)
+    if size == 0:
+        return draft, await _store_empty(storage, draft, name, content_type)
+    key = new_storage_key()
+    backend_id = await storage.start_upload(key)
+    upload = await Upload.create(
+        message_id=draft.id,
+        filename=name,
+        content_type=content_type[:255] or "application/octet-stream",
+        fingerprint=fingerprint[:400],
+        size=size,
+        chunk_size=CHUNK_SIZE,
+        storage_key=key,
+        backend_upload_id=backend_id,
+        updated_at=clock.now(),
+    )
+    _hashes[upload.id] = (0, hashlib.sha256())
+    return draft, upload
+
+
+async def _store_empty(
+    storage: StorageBackend, draft: Message, name: str, content_type: str
+) -> Attachment:
+    key = new_storage_key()
+    writer = await storage.writer(key)
+    await writer.commit()
+    return await Attachment.create(
+        message_id=draft.id,
+        filename=name,
+        content_type=content_type[:255] or "application/octet-stream",
+        storage_key=key,
+        size=0,
+        crc32=0,
+        sha256=hashlib.sha256().hexdigest(),
+    )
+
+
+def expected_length(upload: Upload, offset: int) -> int:
+    return min(upload.chunk_size, upload.size - offset)
+
+
+async def receive(
+    storage: StorageBackend,
+    upload: Upload,
+    offset: int,
+    length: int | None,
+    body: AsyncIterable[bytes],
+) -> Upload | Attachment:
+    """Take one chunk starting at ``offset``; the attachment once the last one arrived."""
+    if offset != upload.received:
+        raise ChunkRefused(409, "offset", upload.received)
+    expected = expected_length(upload, offset)
+    if length is not None and length > expected:
+        raise ChunkRefused(413, "too-large", upload.received)
+    number = offset // upload.chunk_size + 1
+    known = _hashes.get(upload.id)
+    sha = known[1].copy() if known is not None and known[0] == offset else None
+    crc = upload.crc32
+    counted = 0
+
+    async def counted_body() -> AsyncIterator[bytes]:
+        nonlocal crc, counted
+        async for data in body:
+            counted += len(data)
+            if counted > expected:
+                raise ChunkRefused(413, "too-large", upload.received)
+            crc = await checksums.update(data, crc, sha)
+            yield data
+
+    tag = await storage.upload_part(
+        upload.storage_key, upload.backend_upload_id, number, offset, counted_body()
+    )
+    if counted != expected:
+        raise ChunkRefused(400, "length", upload.received)  # the part is sent again whole
+    tags = [*upload.part_tags[: number - 1], tag]
+    moved = await Upload.filter(id=upload.id, received=offset).update(
+        received=offset + counted, crc32=crc, part_tags=tags, updated_at=clock.now()
+    )
+    if not moved:  # another request took this chunk meanwhile
+        current = await Upload.get_or_none(id=upload.id)
+        raise ChunkRefused(409, "offset", current.received if current else None)
+    upload.received, upload.crc32, upload.part_tags = offset + counted, crc, tags
+    if sha is not None:
+        _hashes[upload.id] = (upload.received, sha)
+    else:
+        _hashes.pop(upload.id, None)
+    if upload.received == upload.size:
+        return await _finish(storage, upload)
+    return upload
+
+
+async def _finish(storage: StorageBackend, upload: Upload) -> Attachment:
+    await storage.complete_upload(upload.storage_key, upload.backend_upload_id, upload.part_tags)
+    known = _hashes.pop(upload.id, None)
+    if known is not None and known[0] == upload.size:
+        sha256 = known[1].hexdigest()
+    else:
+        # Continued by another process: read what was stored once to compute it.
+        digest = hashlib.sha256()
+        async for data in storage.read(upload.storage_key):
+            digest.update(data)
+        sha256 = digest.hexdigest()
+    async with in_transaction():
+        attachment = await Attachment.create(
+            message_id=upload.message_id,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            storage_key=upload.storage_key,
+            size=upload.size,
+            crc32=upload.crc32,
+            sha256=sha256,
+            upload_id=upload.id,
+        )
+        await upload.delete()
+    return attachment
+
+
+async def abort(storage: StorageBackend, upload: Upload) -> None:
+    """Stop an upload and throw away what it stored."""
+    _hashes.pop(upload.id, None)
+    await upload.delete()
+    try:
+        await storage.abort_upload(upload.storage_key, upload.backend_upload_id)
+    except Exception:
+        log.exception("could not abort the stored parts of upload %s", upload.id)
+
+
+async def abort_all(storage: StorageBackend, draft: Message) -> None:
+    for upload in await unfinished(draft):
+        await abort(storage, upload)
+
+
+async def clean_up_abandoned(storage: StorageBackend, hours: int) -> int:
+    """Abort every upload with no chunk for ``hours``; return how many."""
+    cutoff = clock.now() - timedelta(hours=hours)
+    stale = await Upload.filter(updated_at__lt=cutoff)
+    for upload in stale:
+        await abort(storage, upload)
+    if stale:
+        log.info("cleaned up %d abandoned upload(s)", len(stale))
+    return len(stale)
+
+
+async def run_cleaner(storage: StorageBackend, hours: int, every_seconds: float) -> None:
+    """Clean up abandoned uploads now and then, forever (a background task of the server)."""
+    while True:
+        try:
+            await clean_up_abandoned(storage, hours)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("cleaning up abandoned uploads failed; will retry")
+        await asyncio.sleep(every_seconds)
+
+
+async def find(sender_id: int, upload_id: str) -> Upload | None:
+    """An unfinished upload into a draft of this sender; None for any other."""
+    try:
+        uuid.UUID(upload_id)
+    except ValueError:
+        return None
+    return await Upload.get_or_none(id=upload_id, message__sender_id=sender_id)
+
+
+async def finished(sender_id: int, upload_id: str) -> Attachment | None:
+    """The attachment an upload of this sender became (for a browser that missed the answer
+    to its last chunk); None for any other."""
+    try:
+        uuid.UUID(upload_id)
+    except ValueError:
+        return None
+    return await Attachment.get_or_none(upload_id=upload_id, message__sender_id=sender_id)

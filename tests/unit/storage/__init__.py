@@ -1,0 +1,1 @@
+"""The storage backends, each against the same suite."""
