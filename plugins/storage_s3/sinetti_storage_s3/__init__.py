@@ -25,9 +25,6 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-import aioboto3
-import aiohttp
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portal import hookimpl
@@ -40,8 +37,10 @@ CHUNK = 256 * 1024  # what read() yields at most
 MAX_PART_SIZE = 64 * 1024 * 1024
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
-#: What the S3 client raises: service errors, transport errors, and aiohttp's while streaming.
-_FAILURES = (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError)
+#: What the S3 client raises: service errors, transport errors, and aiohttp's while streaming
+#: (added by :meth:`S3Storage.open`: aiohttp and aioboto3 weigh some 60 MB, so they are only
+#: imported when this backend is selected and opened, not in every portal process).
+_FAILURES: tuple[type[BaseException], ...] = (ClientError, BotoCoreError, TimeoutError)
 
 
 def _code(exc: BaseException) -> str:
@@ -173,6 +172,12 @@ class S3Storage(StorageBackend):
     async def open(self) -> None:
         if self._client is not None:
             return
+        global _FAILURES
+        import aioboto3
+        import aiohttp
+        from botocore.config import Config
+
+        _FAILURES = (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError)
         session = aioboto3.Session(
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
@@ -294,18 +299,22 @@ class S3Storage(StorageBackend):
         object_key = self.object_key(key)
         # A part is at most the portal's chunk size (8 MiB): buffered, then sent with its
         # length (S3 needs it up front). A stream that fails here sends nothing at all.
-        body = bytearray()
+        pieces: list[bytes] = []
+        size = 0
         async for chunk in data:
-            body += chunk
-            if len(body) > MAX_PART_SIZE:
+            pieces.append(chunk)
+            size += len(chunk)
+            if size > MAX_PART_SIZE:
                 raise StorageError(f"S3 upload of {key}: part {number} is over 64 MiB")
+        body = b"".join(pieces)  # one copy of the part, not a buffer and a copy of it
+        del pieces
         try:
             response = await self.client.upload_part(
                 Bucket=self.bucket,
                 Key=object_key,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=bytes(body),
+                Body=body,
             )
         except _FAILURES as exc:
             raise StorageError(f"S3 upload of part {number} of {key}: {exc}") from exc
