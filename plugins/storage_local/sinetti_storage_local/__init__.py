@@ -13,6 +13,7 @@ with it; completing renames it into place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 from collections.abc import AsyncIterable, AsyncIterator
@@ -23,7 +24,41 @@ from portal import hookimpl
 from portal.storage.base import ObjectNotFound, StorageBackend, StorageError, StorageWriter
 
 CHUNK = 256 * 1024
+WRITEBACK_EVERY = 4 * 1024 * 1024
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
+
+
+class Writeback:
+    """Has the disk write a file while its bytes still arrive, so the ``fsync`` that makes it
+    durable at the end finds little left to do (the upload waits for that fsync).
+
+    Every ``WRITEBACK_EVERY`` bytes an ``fdatasync`` starts in a thread unless one is running;
+    :meth:`settle` must be awaited before the file is closed.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.unsynced = 0
+        self.task: asyncio.Future[None] | None = None
+
+    def wrote(self, size: int) -> None:
+        self.unsynced += size
+        if self.unsynced >= WRITEBACK_EVERY and (self.task is None or self.task.done()):
+            self.fh.flush()
+            self.unsynced = 0
+            self.task = asyncio.ensure_future(asyncio.to_thread(os.fdatasync, self.fh.fileno()))
+
+    async def settle(self) -> None:
+        """Wait for a running writeback (its errors show again in the final fsync)."""
+        if self.task is not None:
+            with contextlib.suppress(OSError):
+                await self.task
+            self.task = None
+
+    async def make_durable(self) -> None:
+        await self.settle()
+        self.fh.flush()
+        await asyncio.to_thread(os.fsync, self.fh.fileno())
 
 
 class LocalWriter(StorageWriter):
@@ -31,26 +66,25 @@ class LocalWriter(StorageWriter):
         self.final = final
         self.temporary = temporary
         self.fh = fh
+        self.writeback = Writeback(fh)
 
     async def write(self, data: bytes) -> None:
         try:
             self.fh.write(data)  # into the page cache: microseconds, no thread hop needed
+            self.writeback.wrote(len(data))
         except OSError as exc:
             raise StorageError(f"cannot write {self.temporary.name}: {exc}") from exc
 
     async def commit(self) -> None:
-        def finish() -> None:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
-            self.fh.close()
-            os.replace(self.temporary, self.final)
-
         try:
-            await asyncio.to_thread(finish)
+            await self.writeback.make_durable()
+            self.fh.close()
+            await asyncio.to_thread(os.replace, self.temporary, self.final)
         except OSError as exc:
             raise StorageError(f"cannot store {self.final.name}: {exc}") from exc
 
     async def abort(self) -> None:
+        await self.writeback.settle()
         self.fh.close()
         self.temporary.unlink(missing_ok=True)
 
@@ -149,17 +183,21 @@ class LocalStorage(StorageBackend):
             # that failed midway is written over by its retry.
             # The stream's own errors (the browser went away) pass through unchanged; only
             # the file's become StorageError.
-            async for chunk in data:
+            writeback = Writeback(fh)
+            try:
+                async for chunk in data:
+                    try:
+                        fh.write(chunk)  # into the page cache, as in LocalWriter.write
+                        writeback.wrote(len(chunk))
+                    except OSError as exc:
+                        raise StorageError(f"{failed}: {exc}") from exc
+                    written += len(chunk)
                 try:
-                    fh.write(chunk)  # into the page cache, as in LocalWriter.write
+                    await writeback.make_durable()
                 except OSError as exc:
                     raise StorageError(f"{failed}: {exc}") from exc
-                written += len(chunk)
-            try:
-                fh.flush()
-                await asyncio.to_thread(os.fsync, fh.fileno())
-            except OSError as exc:
-                raise StorageError(f"{failed}: {exc}") from exc
+            finally:
+                await writeback.settle()  # before the file closes under it
         return str(written)
 
     async def complete_upload(self, key: str, upload_id: str, tags: list[str]) -> None:
