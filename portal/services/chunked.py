@@ -255,11 +255,17 @@ async def run_cleaner(storage: StorageBackend, hours: int, every_seconds: float)
         await asyncio.sleep(every_seconds)
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 async def find(sender_id: int, upload_id: str) -> Upload | None:
     """An unfinished upload into a draft of this sender; None for any other."""
-    try:
-        uuid.UUID(upload_id)
-    except ValueError:
+    if not _is_uuid(upload_id):
         return None
     return await Upload.get_or_none(id=upload_id, message__sender_id=sender_id)
 
@@ -267,8 +273,6 @@ async def find(sender_id: int, upload_id: str) -> Upload | None:
 async def finished(sender_id: int, upload_id: str) -> Attachment | None:
     """The attachment an upload of this sender became (for a browser that missed the answer
     to its last chunk); None for any other."""
-    try:
-        uuid.UUID(upload_id)
-    except ValueError:
+    if not _is_uuid(upload_id):
         return None
     return await Attachment.get_or_none(upload_id=upload_id, message__sender_id=sender_id)

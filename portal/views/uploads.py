@@ -149,12 +149,16 @@ async def chunk(sender: Sender, upload_id: str) -> Any:
     return jsonify(_state(result))
 
 
-@bp.delete("/compose/uploads/<upload_id>")
-@sender_required
-async def cancel(sender: Sender, upload_id: str) -> Any:
+async def _abort_own(sender: Sender, upload_id: str) -> None:
     upload = await _own(sender, upload_id)
     if upload is not None:
         await chunked.abort(portal().providers.storage, upload)
+
+
+@bp.delete("/compose/uploads/<upload_id>")
+@sender_required
+async def cancel(sender: Sender, upload_id: str) -> Any:
+    await _abort_own(sender, upload_id)
     return "", 204
 
 
@@ -162,7 +166,5 @@ async def cancel(sender: Sender, upload_id: str) -> Any:
 @sender_required
 async def remove(sender: Sender, upload_id: str) -> Any:
     """The same without JavaScript: a form on the compose page."""
-    upload = await _own(sender, upload_id)
-    if upload is not None:
-        await chunked.abort(portal().providers.storage, upload)
+    await _abort_own(sender, upload_id)
     return redirect("/compose")
