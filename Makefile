@@ -10,7 +10,7 @@ PACKAGES := -e ".[test]" \
 PG_URL := postgres://postgres:postgres@127.0.0.1:5432
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint unit e2e translations test-postgres postgres browser bench clean
+.PHONY: setup run test lint unit e2e translations test-postgres postgres browser zip-tools bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,14 @@ translations: $(VENV)/.installed
 run: setup
 	$(BIN)/sinetti serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
-# Debian packages the tests use: Chromium for Playwright, unzip for the zip checks.
-browser:
-	@command -v chromium >/dev/null && command -v unzip >/dev/null || \
-		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium unzip >/dev/null)
+# Debian packages the tests use: unzip and bsdtar for the zip checks, Chromium for Playwright.
+zip-tools:
+	@command -v unzip >/dev/null && command -v bsdtar >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq unzip libarchive-tools >/dev/null)
+
+browser: zip-tools
+	@command -v chromium >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
 lint: setup
 	$(BIN)/ruff check portal plugins themes tests tools bench
@@ -39,7 +43,7 @@ lint: setup
 	$(BIN)/mypy portal plugins/*/sinetti_* themes/*/sinetti_*
 	$(BIN)/python tools/i18n.py check
 
-unit: setup
+unit: setup zip-tools
 	$(BIN)/pytest tests/unit -p no:playwright
 
 e2e: setup browser
@@ -56,7 +60,7 @@ postgres:
 	@$(SUDO) -u postgres psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null 2>&1 || \
 		su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 
-test-postgres: setup postgres
+test-postgres: setup zip-tools postgres
 	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/unit -p no:playwright
 
 bench: setup

@@ -127,6 +127,27 @@ async def test_zip_passes_unzip_t(zip_bytes, tmp_path):
     assert f"testing: {EXPECTED_NAMES[2]}" in result.stdout
 
 
+async def test_zip_is_read_whole_by_bsdtar(zip_bytes, tmp_path):
+    bsdtar = shutil.which("bsdtar")
+    assert bsdtar, "install Debian's libarchive-tools (make browser installs it)"
+    path = tmp_path / "message.zip"
+    path.write_bytes(zip_bytes)
+    into = tmp_path / "out"
+    into.mkdir()
+
+    listed = subprocess.run([bsdtar, "-tf", str(path)], capture_output=True, text=True, check=False)
+    extracted = subprocess.run(
+        [bsdtar, "-xf", str(path), "-C", str(into)], capture_output=True, text=True, check=False
+    )
+
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == EXPECTED_NAMES
+    assert extracted.returncode == 0, extracted.stderr
+    contents = {name: content for _field, name, content in FILES}
+    assert (into / "Äöå résumé.txt").read_bytes() == contents["Äöå résumé.txt"]
+    assert (into / "raportti.pdf").read_bytes() == FILES[0][2]
+
+
 async def test_another_sender_can_never_see_the_confirmation_or_zip(portal_app, sent):
     other = portal_app.test_client()
     await sign_in_with(other, "someone@example.com")
