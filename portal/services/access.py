@@ -7,12 +7,14 @@ once too and tells the sender by e-mail.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
 from portal.context import portal
 from portal.i18n import locale_context
+from portal.mail.base import OutgoingMail
 from portal.models import Attachment, Message, MessageStatus, Recipient
 from portal.security import hash_token
 from portal.services import clock, notifications, outbox
@@ -34,47 +36,54 @@ def _when(moment: datetime | None, locale: str) -> str:
         return format_when(moment or clock.now(), portal().settings.tz)
 
 
-async def record_open(recipient: Recipient) -> bool:
-    """Note a successful open; True (and a read receipt, if asked for) only the first time."""
+async def _record_once(
+    recipient: Recipient, field: str, mail: Callable[[datetime], Awaitable[OutgoingMail]] | None
+) -> bool:
+    """Set ``field`` (a time) on the recipient unless it is set; the first time, queue the
+    sender's notice in the same transaction. True only for that first time."""
     current = clock.now()
-    message = recipient.message
     async with in_transaction():
-        first = await Recipient.filter(id=recipient.id, opened_at__isnull=True).update(
-            opened_at=current
+        first = await Recipient.filter(id=recipient.id, **{f"{field}__isnull": True}).update(
+            **{field: current}
         )
-        if first and message.read_receipt:
-            locale = message.locale
-            mail = await notifications.read_receipt(
-                message.sender.email,
-                locale,
-                recipient.email,
-                _when(message.sent_at, locale),
-                _when(current, locale),
-            )
-            await outbox.enqueue_mail(mail)
+        if first and mail is not None:
+            await outbox.enqueue_mail(await mail(current))
     if first:
-        recipient.opened_at = current
+        setattr(recipient, field, current)
         outbox.wake()
     return bool(first)
+
+
+async def record_open(recipient: Recipient) -> bool:
+    """Note a successful open; True (and a read receipt, if asked for) only the first time."""
+    message = recipient.message
+
+    async def receipt(opened: datetime) -> OutgoingMail:
+        locale = message.locale
+        return await notifications.read_receipt(
+            message.sender.email,
+            locale,
+            recipient.email,
+            _when(message.sent_at, locale),
+            _when(opened, locale),
+        )
+
+    return await _record_once(recipient, "opened_at", receipt if message.read_receipt else None)
 
 
 async def lock(recipient: Recipient) -> None:
     """Lock the link after too many wrong answers; the sender is told once."""
     message = recipient.message
-    async with in_transaction():
-        locked = await Recipient.filter(id=recipient.id, locked_at__isnull=True).update(
-            locked_at=clock.now()
+
+    async def notice(_locked: datetime) -> OutgoingMail:
+        return await notifications.access_locked(
+            message.sender.email,
+            message.locale,
+            recipient.email,
+            _when(message.sent_at, message.locale),
         )
-        if locked:
-            mail = await notifications.access_locked(
-                message.sender.email,
-                message.locale,
-                recipient.email,
-                _when(message.sent_at, message.locale),
-            )
-            await outbox.enqueue_mail(mail)
-    recipient.locked_at = recipient.locked_at or clock.now()
-    outbox.wake()
+
+    await _record_once(recipient, "locked_at", notice)
 
 
 async def readable_message(recipient: Recipient) -> Message:

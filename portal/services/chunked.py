@@ -32,7 +32,7 @@ from portal.models import Attachment, Message, Upload
 from portal.services import checksums, clock, compose
 from portal.services.compose import ComposeForm
 from portal.services.files import safe_filename
-from portal.services.uploads import new_storage_key
+from portal.services.uploads import StoredFile, new_storage_key
 from portal.storage.base import StorageBackend
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,9 @@ async def begin(
     """
     if size < 0:
         raise ChunkRefused(400, "size")
+    fingerprint = fingerprint[:400]
     if draft is not None:
-        existing = await Upload.get_or_none(message_id=draft.id, fingerprint=fingerprint[:400])
+        existing = await Upload.get_or_none(message_id=draft.id, fingerprint=fingerprint)
         if existing is not None:
             return draft, existing
     if size > await room_left(settings, draft):
@@ -101,6 +102,7 @@ async def begin(
     if draft is None:
         draft = await compose.save_draft(sender_id, None, ComposeForm(), [], locale)
     name = safe_filename(filename)
+    content_type = content_type[:255] or "application/octet-stream"
     if size == 0:
         return draft, await _store_empty(storage, draft, name, content_type)
     key = new_storage_key()
@@ -108,8 +110,8 @@ async def begin(
     upload = await Upload.create(
         message_id=draft.id,
         filename=name,
-        content_type=content_type[:255] or "application/octet-stream",
-        fingerprint=fingerprint[:400],
+        content_type=content_type,
+        fingerprint=fingerprint,
         size=size,
         chunk_size=CHUNK_SIZE,
         storage_key=key,
@@ -126,15 +128,8 @@ async def _store_empty(
     key = new_storage_key()
     writer = await storage.writer(key)
     await writer.commit()
-    return await Attachment.create(
-        message_id=draft.id,
-        filename=name,
-        content_type=content_type[:255] or "application/octet-stream",
-        storage_key=key,
-        size=0,
-        crc32=0,
-        sha256=hashlib.sha256().hexdigest(),
-    )
+    empty = StoredFile(name, content_type, key, 0, 0, hashlib.sha256().hexdigest())
+    return await compose.attach(draft.id, empty)
 
 
 def expected_length(upload: Upload, offset: int) -> int:
@@ -202,17 +197,16 @@ async def _finish(storage: StorageBackend, upload: Upload) -> Attachment:
         async for data in storage.read(upload.storage_key):
             digest.update(data)
         sha256 = digest.hexdigest()
+    stored = StoredFile(
+        upload.filename,
+        upload.content_type,
+        upload.storage_key,
+        upload.size,
+        upload.crc32,
+        sha256,
+    )
     async with in_transaction():
-        attachment = await Attachment.create(
-            message_id=upload.message_id,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            storage_key=upload.storage_key,
-            size=upload.size,
-            crc32=upload.crc32,
-            sha256=sha256,
-            upload_id=upload.id,
-        )
+        attachment = await compose.attach(upload.message_id, stored, upload.id)
         await upload.delete()
     return attachment
 

@@ -123,17 +123,25 @@ def _apply(draft: Message, form: ComposeForm, locale: str) -> None:
     draft.locale = locale
 
 
+async def attach(
+    message_id: uuid.UUID, stored: StoredFile, upload_id: uuid.UUID | None = None
+) -> Attachment:
+    """Record a stored file as an attachment (``upload_id``: the chunked upload it came from)."""
+    return await Attachment.create(
+        message_id=message_id,
+        filename=safe_filename(stored.filename),
+        content_type=stored.content_type,
+        storage_key=stored.storage_key,
+        size=stored.size,
+        crc32=stored.crc32,
+        sha256=stored.sha256,
+        upload_id=upload_id,
+    )
+
+
 async def _attach(draft: Message, files: list[StoredFile]) -> None:
     for stored in files:
-        await Attachment.create(
-            message=draft,
-            filename=safe_filename(stored.filename),
-            content_type=stored.content_type,
-            storage_key=stored.storage_key,
-            size=stored.size,
-            crc32=stored.crc32,
-            sha256=stored.sha256,
-        )
+        await attach(draft.id, stored)
 
 
 async def send(

@@ -49,10 +49,6 @@ def validate(body: str) -> dict[str, list[str]]:
     return {}
 
 
-async def get_draft(author_id: int, draft_id: str | None) -> Message | None:
-    return await compose.get_draft(author_id, draft_id)
-
-
 async def send(
     settings: Settings,
     recipient: Recipient,

@@ -22,9 +22,8 @@ class RecipientStatus:
     email: str
     phone: str | None
     state: State
-    when: datetime | None
-    #: When the recipient first opened it (also kept for a link locked later).
-    opened_at: datetime | None = None
+    #: When the recipient first opened it (also shown for a link locked later).
+    opened_at: datetime | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,18 +33,17 @@ class SentMessage:
 
 
 def state_of(recipient: Recipient, notification: OutboxItem | None) -> RecipientStatus:
-    when: datetime | None
     if recipient.locked_at is not None:
-        state, when = State.LOCKED, recipient.locked_at
+        state = State.LOCKED
     elif recipient.opened_at is not None:
-        state, when = State.OPENED, recipient.opened_at
+        state = State.OPENED
     elif notification is not None and notification.status == OutboxStatus.SENT:
-        state, when = State.NOTIFIED, notification.sent_at
+        state = State.NOTIFIED
     elif notification is not None and notification.status == OutboxStatus.FAILED:
-        state, when = State.NOT_DELIVERED, None
+        state = State.NOT_DELIVERED
     else:
-        state, when = State.QUEUED, None
-    return RecipientStatus(recipient.email, recipient.phone, state, when, recipient.opened_at)
+        state = State.QUEUED
+    return RecipientStatus(recipient.email, recipient.phone, state, recipient.opened_at)
 
 
 async def sent_messages(sender_id: int) -> list[SentMessage]:

@@ -56,24 +56,25 @@ def _completed(
     return passed_on()
 
 
-def requested_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
+class Unsatisfiable(Exception):
+    """The requested range lies outside the file (416)."""
+
+
+def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``(start, end)`` (end exclusive) of a single-range ``Range`` header; None when there is
-    no usable header (send everything); False when it cannot be satisfied (416)."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
+    no usable header (send everything). Raises :class:`Unsatisfiable` for a range outside."""
+    match = _RANGE.match(header.strip()) if header else None
     if match is None:
-        return None  # several ranges or another unit: the whole file is a valid answer
+        return None  # no header, several ranges or another unit: the whole file is valid
     first, last = match.groups()
     if not first and not last:
         return None
     if not first:  # the last N bytes
-        length = int(last)
-        return (max(size - length, 0), size) if length and size else False
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or start >= end:
-        return False
+        start, end = max(size - int(last), 0), size
+    else:
+        start, end = int(first), min(int(last) + 1, size) if last else size
+    if start >= end:
+        raise Unsatisfiable
     return start, end
 
 
@@ -81,32 +82,26 @@ def file_response(message: Message, attachment: Attachment) -> Response:
     """One attachment as stored, under its sanitised name; never sniffed or shown inline."""
     size = attachment.size
     etag = f'"{attachment.sha256}"'
-    wanted = requested_range(request.headers.get("Range"), size)
-    if_range = request.headers.get("If-Range")
-    if wanted and if_range and if_range != etag:
-        wanted = None  # the file changed since the first part: send it whole
     name = safe_filename(attachment.filename)
-    storage = portal().providers.storage
-    if wanted is False:
+    try:
+        wanted = requested_range(request.headers.get("Range"), size)
+    except Unsatisfiable:
         response = _download(b"", name, "application/octet-stream", status=416)
         response.headers["Content-Range"] = f"bytes */{size}"
-    elif wanted:
-        start, end = wanted  # type: ignore[misc]
-        stream = storage.read(attachment.storage_key, start, end)
-        response = _download(
-            _completed(stream, message, attachment, whole=end == size),
-            name,
-            "application/octet-stream",
-            status=206,
-        )
+        return response
+    if wanted and request.headers.get("If-Range", etag) != etag:
+        wanted = None  # the file changed since the first part: send it whole
+    start, end = wanted or (0, size)
+    stream = portal().providers.storage.read(attachment.storage_key, start, end)
+    response = _download(
+        _completed(stream, message, attachment, whole=end == size),
+        name,
+        "application/octet-stream",
+        status=206 if wanted else 200,
+    )
+    if wanted:
         response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-        response.headers["Content-Length"] = str(end - start)
-    else:
-        stream = storage.read(attachment.storage_key)
-        response = _download(
-            _completed(stream, message, attachment, whole=True), name, "application/octet-stream"
-        )
-        response.headers["Content-Length"] = str(size)
+    response.headers["Content-Length"] = str(end - start)
     response.headers["Accept-Ranges"] = "bytes"
     response.headers["ETag"] = etag
     return response

@@ -13,7 +13,7 @@ from quart import Blueprint
 from portal import sessions
 from portal.context import portal
 from portal.i18n import current_locale
-from portal.models import Message, Recipient
+from portal.models import Message, Recipient, Sender
 from portal.security import streams_its_body
 from portal.services import compose, replies
 from portal.services.uploads import UploadRejected
@@ -25,12 +25,12 @@ from portal.web import is_htmx, redirect, render_page
 bp = Blueprint("reply", __name__)
 
 
-async def _draft(recipient: Recipient) -> tuple[Any, Message | None]:
+async def _draft(recipient: Recipient) -> tuple[Sender | None, Message | None]:
     """The author, if they have one yet, and their reply draft in this session."""
     author = await replies.existing_author(recipient)
     if author is None:
         return None, None
-    return author, await replies.get_draft(author.id, sessions.reply_draft_id())
+    return author, await compose.get_draft(author.id, sessions.reply_draft_id())
 
 
 async def _render(
@@ -77,18 +77,19 @@ async def send_reply(recipient: Recipient, token: str) -> Any:
     attach_only = parsed.fields.get("action") == "attach"
     errors = {} if attach_only else replies.validate(body)
     async with uploading.files_kept_only_if_stored(parsed):
-        author = author or await replies.author(recipient)  # made once a valid form came
-    if attach_only or errors:
-        async with uploading.files_kept_only_if_stored(parsed):
+        author = author or await replies.author(recipient)  # made once a readable form came
+        if attach_only or errors:
             draft = await compose.save_draft(
                 author.id, draft, replies.form_for(recipient, body), parsed.files, current_locale()
             )
+        else:
+            reply = await replies.send(
+                portal().settings, recipient, author, draft, body, parsed.files, current_locale()
+            )
+    if attach_only or errors:
+        assert draft is not None
         sessions.remember_reply_draft(str(draft.id))
         return await _render(recipient, token, draft, body, errors, 400 if errors else 200)
-    async with uploading.files_kept_only_if_stored(parsed):
-        reply = await replies.send(
-            portal().settings, recipient, author, draft, body, parsed.files, current_locale()
-        )
     sessions.remember_reply_draft(None)
     portal().pm.hook.message_sent(message=reply)
     return redirect(f"/m/{token}/reply/sent")
