@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sinetti_devbox import read_mailbox
+
 MB = 1024 * 1024
 BOUNDARY = "----sinettibench7d3c2a"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -78,22 +80,16 @@ class Browser:
         status, _, body = self.request(method, path, json.dumps(data).encode(), headers)
         return status, json.loads(body)
 
-    def close(self) -> None:
-        self.conn.close()
-
 
 def mailed_link(data_dir: Path, address: str, kind: str, timeout: float = 30) -> str:
     """The newest ``/s/…`` or ``/m/…`` link the development mailbox got for ``address``."""
-    mailbox = data_dir / "devmailbox.jsonl"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         link = ""
-        if mailbox.exists():
-            for line in mailbox.read_text().splitlines():
-                entry = json.loads(line)
-                if entry["to"] == address:
-                    found = re.search(rf"/{kind}/[\w-]+", entry["text"])
-                    link = found.group(0) if found else link
+        for entry in read_mailbox(data_dir):
+            if entry["to"] == address:
+                found = re.search(rf"/{kind}/[\w-]+", entry["text"])
+                link = found.group(0) if found else link
         if link:
             return link
         time.sleep(0.05)

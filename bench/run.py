@@ -34,7 +34,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,18 +56,14 @@ from client import (
     sign_in,
 )
 
+from portal.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PARTS = ("bare", "chunked", "multipart", "download", "zip", "concurrent", "s3", "servers")
 DEFAULT_PARTS = ",".join(p for p in PARTS if p != "servers")
 CHUNK = 8 * MB  # what the portal answers as chunk_size; the client follows the server's
 _REMOVE = re.compile(r"/compose/attachments/(\d+)/remove")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_command(server: str, app: str, port: int) -> list[str]:

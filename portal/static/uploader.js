@@ -293,7 +293,6 @@
     };
     entries.push(entry);
     build(entry);
-    up.box.hidden = false;
     render();
   }
 

@@ -21,6 +21,8 @@
   is (the answer to a POST, say).
 - ``register(page, address)`` goes through the start page and returns the personal link from
   the captured registration mail; ``sign_in(page)`` also opens it and lands on the compose page.
+- Plain functions for the test modules: ``new_recipient(prefix)``, an address at an allowed
+  domain that no other test uses; ``download(page, link_name)``, what clicking a link saves.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Download, Page, expect
 
 from portal.testing import CapturedMail, SmtpServer, free_port, links_in, running_smtp_server
 
@@ -134,41 +136,58 @@ WORDS = {
 # -- the SMTP server ---------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
+def poll(
+    find: Callable[[], list[T]], count: int, timeout: float, failure: Callable[[list[T]], str]
+) -> list[T]:
+    """``find()`` once it holds at least ``count`` items; after ``timeout`` seconds, fail with
+    ``failure(what was found)``. For the servers of this file, which run in threads of their own
+    (a browser test waits with ``page.wait_for_timeout`` instead, so Playwright's events come)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find()
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(failure(found))
+        time.sleep(0.05)
+
+
 class MailCatcher(SmtpServer):
     """The captured mail, with polling: the portal's outbox worker delivers in the background."""
 
     def wait_for(
         self, address: str, count: int = 1, timeout: float = MAIL_TIMEOUT
     ) -> list[CapturedMail]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.to(address)
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                seen = sorted({r for m in self.messages for r in m.recipients})
-                raise AssertionError(
-                    f"expected {count} mail(s) to {address} within {timeout:.0f} s, got "
-                    f"{len(found)}; mail arrived for: {', '.join(seen) or 'nobody'}"
-                )
-            time.sleep(0.05)
+        def failure(found: list[CapturedMail]) -> str:
+            seen = sorted({r for m in self.messages for r in m.recipients})
+            return (
+                f"expected {count} mail(s) to {address} within {timeout:.0f} s, got "
+                f"{len(found)}; mail arrived for: {', '.join(seen) or 'nobody'}"
+            )
+
+        return poll(lambda: self.to(address), count, timeout, failure)
 
     def wait_for_subject(
         self, address: str, fragment: str, count: int = 1, timeout: float = MAIL_TIMEOUT
     ) -> list[CapturedMail]:
         """The mails to ``address`` whose subject contains ``fragment`` (at least ``count``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [m for m in self.to(address) if fragment in str(m.message["Subject"])]
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                subjects = [str(m.message["Subject"]) for m in self.to(address)]
-                raise AssertionError(
-                    f"expected {count} mail(s) to {address} with {fragment!r} in the subject "
-                    f"within {timeout:.0f} s, got {len(found)}; subjects: {subjects}"
-                )
-            time.sleep(0.05)
+
+        def failure(found: list[CapturedMail]) -> str:
+            subjects = [str(m.message["Subject"]) for m in self.to(address)]
+            return (
+                f"expected {count} mail(s) to {address} with {fragment!r} in the subject "
+                f"within {timeout:.0f} s, got {len(found)}; subjects: {subjects}"
+            )
+
+        return poll(
+            lambda: [m for m in self.to(address) if fragment in str(m.message["Subject"])],
+            count,
+            timeout,
+            failure,
+        )
 
     def personal_link(self, address: str, timeout: float = MAIL_TIMEOUT) -> str:
         """The ``/s/…`` link of the newest registration mail to ``address``."""
@@ -295,21 +314,17 @@ class SmsGatewayServer:
     def wait_for(
         self, number: str, count: int = 1, timeout: float = SMS_TIMEOUT
     ) -> list[CapturedSms]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.to(number)
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                with self._lock:
-                    seen = sorted({r.to or "?" for r in self.requests})
-                    refused = sum(not r.authorized for r in self.requests)
-                raise AssertionError(
-                    f"expected {count} SMS to {e164(number)} within {timeout:.0f} s, got "
-                    f"{len(found)}; SMS arrived for: {', '.join(seen) or 'nobody'}"
-                    + (f" ({refused} refused for a wrong token)" if refused else "")
-                )
-            time.sleep(0.05)
+        def failure(found: list[CapturedSms]) -> str:
+            with self._lock:
+                seen = sorted({r.to or "?" for r in self.requests})
+                refused = sum(not r.authorized for r in self.requests)
+            return (
+                f"expected {count} SMS to {e164(number)} within {timeout:.0f} s, got "
+                f"{len(found)}; SMS arrived for: {', '.join(seen) or 'nobody'}"
+                + (f" ({refused} refused for a wrong token)" if refused else "")
+            )
+
+        return poll(lambda: self.to(number), count, timeout, failure)
 
     def pin(self, number: str) -> str:
         """The newest 6-digit code in the newest SMS to ``number``."""
@@ -652,6 +667,20 @@ def words() -> dict[str, dict[str, str]]:
 def new_address(prefix: str) -> str:
     """A sender address no other test uses (tests stay independent of each other)."""
     return f"{prefix}.{uuid.uuid4().hex[:10]}@example.com"
+
+
+def new_recipient(prefix: str, domain: str = "valtori.fi") -> str:
+    """A recipient address at an allowed domain that no other test uses."""
+    return f"{prefix}.{uuid.uuid4().hex[:6]}@{domain}"
+
+
+def download(
+    page: Page, link_name: str | re.Pattern[str], timeout: float | None = None
+) -> Download:
+    """Click the link named ``link_name`` (exactly, for a string) and return the download."""
+    with page.expect_download(timeout=timeout) as info:
+        page.get_by_role("link", name=link_name, exact=isinstance(link_name, str)).click()
+    return info.value
 
 
 @pytest.fixture

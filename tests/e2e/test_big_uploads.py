@@ -22,7 +22,6 @@ import re
 import socket
 import threading
 import time
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +33,8 @@ from conftest import (
     check_accessible,
     check_page_in,
     check_this_page,
+    download,
+    new_recipient,
     running_portal_server,
     save_screenshot,
 )
@@ -46,7 +47,7 @@ pytestmark = pytest.mark.e2e
 MiB = 1024 * 1024
 CHUNK = 8 * MiB  # portal.services.chunked.CHUNK_SIZE
 BIG_LIMIT = 450 * MiB
-RECIPIENT = f"kirjaamo.{uuid.uuid4().hex[:6]}@valtori.fi"
+RECIPIENT = new_recipient("kirjaamo")
 UPLOAD_PATH = re.compile(r"/compose/uploads/([0-9a-f-]{36})$")
 
 
@@ -411,9 +412,8 @@ def test_big_files_upload_with_progress_survive_a_dropped_network_and_send_when_
     assert unfinished_in_storage(request, storage) == []
 
     # 6. The zip holds every byte.
-    with page.expect_download(timeout=60_000) as download_info:
-        page.get_by_role("link", name=re.compile(r"^Save\b")).click()
-    with zipfile.ZipFile(download_info.value.path()) as archive:
+    saved = download(page, re.compile(r"^Save\b"), timeout=60_000)
+    with zipfile.ZipFile(saved.path()) as archive:
         assert sorted(archive.namelist()) == sorted(["message.txt", *hashes])
         for name, digest in hashes.items():
             with archive.open(name) as member:

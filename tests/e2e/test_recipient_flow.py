@@ -24,7 +24,6 @@ import re
 import secrets
 import time
 import urllib.request
-import uuid
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date
-from playwright.sync_api import Download, FilePayload, Page, Response, expect
+from conftest import download, new_recipient
+from playwright.sync_api import FilePayload, Page, Response, expect
 
 from portal.testing import links_in
 
@@ -54,11 +54,6 @@ QUIET_SECONDS = 2.5  # more than two rounds of the outbox worker (PORTAL_OUTBOX_
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def recipient_address(prefix: str) -> str:
-    """An address at an allowed domain that no other test uses."""
-    return f"{prefix}.{uuid.uuid4().hex[:6]}@valtori.fi"
 
 
 def mobile_number() -> str:
@@ -110,12 +105,6 @@ def subjects_to(mail, address: str) -> list[str]:
     return [str(m.message["Subject"]) for m in mail.to(address)]
 
 
-def download(page: Page, link_name: str | re.Pattern[str]) -> Download:
-    with page.expect_download() as info:
-        page.get_by_role("link", name=link_name, exact=isinstance(link_name, str)).click()
-    return info.value
-
-
 def submit_code(page: Page, code: str) -> Response:
     """Type ``code`` on the PIN page (in any language) and submit it; return the answer."""
     page.locator("input[name=code]").fill(code)
@@ -150,8 +139,8 @@ def test_recipients_open_download_get_locked_and_reply_and_the_sender_sees_it_al
     page_in_languages,
     check_this_page,
 ) -> None:
-    plain = recipient_address("anna")
-    secure = recipient_address("ville")
+    plain = new_recipient("anna")
+    secure = new_recipient("ville")
     phone = mobile_number()
     masked = f"•••• {phone[-3:]}"
 
@@ -409,8 +398,8 @@ def test_close_ends_the_access_of_this_browser(
     check_this_page,
     assert_accessible,
 ) -> None:
-    reader_address = recipient_address("kaisa")
-    absent_address = recipient_address("olli")
+    reader_address = new_recipient("kaisa")
+    absent_address = new_recipient("olli")
     sign_in(page, "closeflow")
     send_message(
         page,

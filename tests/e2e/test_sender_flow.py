@@ -9,7 +9,6 @@ import io
 import os
 import re
 import struct
-import uuid
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date
+from conftest import new_recipient
 from playwright.sync_api import Page, expect
 
 from portal.testing import links_in
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.e2e
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 # Unique per run of the test, so the session-wide mail catcher holds only this test's mail.
-PHONE_RECIPIENT = f"ville.virkamies.{uuid.uuid4().hex[:6]}@valtori.fi"
-PLAIN_RECIPIENT = f"anna.{uuid.uuid4().hex[:6]}@example.fi"
+PHONE_RECIPIENT = new_recipient("ville.virkamies")
+PLAIN_RECIPIENT = new_recipient("anna", "example.fi")
 SUBJECT = "Hakemus 2026/117 – liitteet"
 BODY = "Hei,\n\nliitteenä pyydetyt asiakirjat.\nToinen rivi: säilyy rivinvaihtoineen."
 SIGNATURE = "Maija Meikäläinen\n040 765 4321"

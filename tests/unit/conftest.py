@@ -33,10 +33,9 @@ async def storage(tmp_path: Path) -> Any:
     """The real ``local`` storage backend in a temporary data directory."""
     from sinetti_storage_local import LocalStorage
 
-    from portal.config import load_settings
+    from .helpers import plain_settings
 
-    settings = load_settings(environ={}, override={"data_dir": tmp_path, "secret_key": "k" * 40})
-    backend = LocalStorage(settings, {})
+    backend = LocalStorage(plain_settings(tmp_path), {})
     await backend.open()
     return backend
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the unit tests: multipart bodies, signing in, counting rows and files."""
+"""Helpers shared by the unit tests: multipart bodies, signing in, sending and opening a
+message, counting rows and files."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from portal.testing import csrf_from, links_in
 
@@ -67,6 +69,32 @@ async def post_compose(
     )
 
 
+async def send_message(client: Any, fields: dict[str, str], files: Iterable[FileSpec] = ()) -> str:
+    """Send a message with the compose form (``action=send``); the confirmation page's path."""
+    response = await post_compose(client, {"action": "send", **fields}, files)
+    assert response.status_code == 303, await page_text(response)
+    return urlsplit(response.headers["Location"]).path
+
+
+async def press_open(browser: Any, link: str, query: str = "?lang=en") -> Any:
+    """Press Open message on the landing page of ``link`` (fetched with ``query``)."""
+    csrf = await csrf_of(browser, link + query)
+    return await browser.post(f"{link}/open", form={"csrf_token": csrf})
+
+
+async def open_message(browser: Any, link: str) -> str:
+    """Open the message of a recipient who needs nothing but the link; its page's HTML."""
+    response = await press_open(browser, link)
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).path == link
+    return await page_text(await browser.get(link))
+
+
+def wrong_code(code: str) -> str:
+    """Another code of the same length."""
+    return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
+
+
 async def newest_link(client: Any, address: str, kind: str = "s") -> str:
     """The path of the newest personal link (``/s/…`` or ``/m/…``) mailed to ``address``.
 
@@ -123,6 +151,33 @@ async def sign_in_with(client: Any, address: str) -> str:
     return link
 
 
+async def sign_in_delivered(
+    client: Any, address: str, delivered: Callable[[], Iterable[str]]
+) -> None:
+    """Register ``address`` in ``client`` and open its personal link, read from the outbox or,
+    once the worker delivered it, from ``delivered()`` (the texts a mail transport received)."""
+    from portal.models import OutboxItem
+
+    page = await client.get("/")
+    await client.post("/", form={"email": address, "csrf_token": csrf_from(await page_text(page))})
+
+    async def link() -> str | None:
+        item = await OutboxItem.get(to_address=address)
+        found = [found for text in [item.text, *delivered()] for found in links_in(text)]
+        return found[0] if found else None
+
+    found = await eventually(link)
+    assert found
+    assert (await client.get(urlsplit(found).path)).status_code == 303
+
+
+async def queued_mails_to(address: str) -> list[Any]:
+    """The e-mails the outbox holds for ``address`` (sent or not), oldest first."""
+    from portal.models import Channel, OutboxItem
+
+    return list(await OutboxItem.filter(channel=Channel.EMAIL, to_address=address).order_by("id"))
+
+
 async def row_counts() -> dict[str, int]:
     """How many rows every table holds."""
     from portal import models
@@ -141,6 +196,15 @@ async def row_counts() -> dict[str, int]:
             "Upload",
         )
     }
+
+
+def plain_settings(data_dir: Path | str, **override: Any) -> Any:
+    """Settings from ``override`` alone (no environment): a data directory and a secret key."""
+    from portal.config import load_settings
+
+    return load_settings(
+        environ={}, override={"data_dir": data_dir, "secret_key": "k" * 40, **override}
+    )
 
 
 def stored_files(data_dir: Path | str) -> list[Path]:

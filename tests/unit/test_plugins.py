@@ -32,7 +32,7 @@ from portal.testing import builtin_plugins, csrf_from, links_in
 from portal.themes import Theme
 from portal.verification.base import Outcome, VerificationProvider
 
-from .helpers import eventually, page_text, post_compose
+from .helpers import eventually, page_text, post_compose, send_message, sign_in_delivered
 
 HERE = Path(__file__).resolve().parent
 HOOKS = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, "sinetti_spec"))
@@ -314,20 +314,9 @@ def sign_in(client):
     """Like the shared ``sign_in``, reading the link from the memory transport once sent."""
 
     async def run(address: str) -> None:
-        page = await client.get("/")
-        await client.post(
-            "/", form={"email": address, "csrf_token": csrf_from(await page_text(page))}
+        await sign_in_delivered(
+            client, address, lambda: [mail.text for mail in MemoryMail.sent if mail.to == address]
         )
-
-        async def link() -> str | None:
-            item = await OutboxItem.get(to_address=address)
-            texts = [item.text, *(mail.text for mail in MemoryMail.sent if mail.to == address)]
-            found = [link for text in texts for link in links_in(text)]
-            return found[0] if found else None
-
-        found = await eventually(link)
-        assert found
-        assert (await client.get(urlsplit(found).path)).status_code == 303
 
     return run
 
@@ -336,15 +325,13 @@ def providers(portal_app):
     return portal_app.app.extensions["sinetti"].providers
 
 
-async def send_message(client, sign_in) -> str:
+async def sign_in_and_send(client, sign_in) -> str:
     await sign_in("liisa@example.com")
-    response = await post_compose(
+    return await send_message(
         client,
-        {"recipients": "ville@valtori.fi.0400123456.sec", "subject": "S", "action": "send"},
+        {"recipients": "ville@valtori.fi.0400123456.sec", "subject": "S"},
         [("attachments", "a.txt", b"stored in memory")],
     )
-    assert response.status_code == 303
-    return response.headers["Location"]
 
 
 async def test_hook_register_storage_backends_a_plugin_backend_stores_uploads(
@@ -352,7 +339,7 @@ async def test_hook_register_storage_backends_a_plugin_backend_stores_uploads(
 ):
     assert isinstance(providers(portal_app).storage, MemoryStorage)
 
-    await send_message(client, sign_in)
+    await sign_in_and_send(client, sign_in)
 
     assert list(MemoryStorage.objects.values()) == [b"stored in memory"]
 
@@ -421,7 +408,7 @@ async def test_hook_register_translation_dirs_merge_over_the_core_catalog(client
 async def test_hook_message_sent_gets_the_message_with_recipients_and_attachments(
     agency, client, sign_in
 ):
-    location = await send_message(client, sign_in)
+    location = await sign_in_and_send(client, sign_in)
 
     (message,) = agency.messages
     assert location.endswith(str(message.id))

@@ -5,21 +5,16 @@ from __future__ import annotations
 import pytest
 from sinetti_devbox import DevMailTransport, DevSmsGateway, read_mailbox
 
-from portal.config import load_settings
 from portal.mail.base import OutgoingMail
 
-from ..helpers import eventually, page_text, sign_in_with
-
-
-def settings(tmp_path):
-    return load_settings(environ={}, override={"data_dir": tmp_path, "secret_key": "k" * 40})
+from ..helpers import eventually, page_text, plain_settings, sign_in_with
 
 
 async def test_dev_transport_keeps_mail_in_the_mailbox_and_prints_it(tmp_path, capsys):
-    await DevMailTransport(settings(tmp_path), {}).send(
+    await DevMailTransport(plain_settings(tmp_path), {}).send(
         OutgoingMail("ville@valtori.fi", "Aihe", "http://portal.test/m/abc")
     )
-    await DevSmsGateway(settings(tmp_path), {}).send("+358400123456", "PIN 1234")
+    await DevSmsGateway(plain_settings(tmp_path), {}).send("+358400123456", "PIN 1234")
 
     entries = read_mailbox(tmp_path)
     assert [(e["kind"], e["to"]) for e in entries] == [

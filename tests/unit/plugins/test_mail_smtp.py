@@ -7,9 +7,11 @@ from aiosmtpd.controller import Controller
 from sinetti_mail_smtp import SmtpTransport, build_message
 
 from portal.app import create_app
-from portal.config import ConfigError, load_settings
+from portal.config import ConfigError
 from portal.mail.base import MailDeliveryError, OutgoingMail
 from portal.testing import builtin_plugins, free_port
+
+from ..helpers import plain_settings
 
 MAIL = OutgoingMail(
     to="ville@valtori.fi",
@@ -20,11 +22,7 @@ MAIL = OutgoingMail(
 
 
 def transport(tmp_path, **options: str) -> SmtpTransport:
-    settings = load_settings(
-        environ={},
-        override={"data_dir": tmp_path, "secret_key": "k" * 40, "mail_from": "sinetti@portal.test"},
-    )
-    return SmtpTransport(settings, options)
+    return SmtpTransport(plain_settings(tmp_path, mail_from="sinetti@portal.test"), options)
 
 
 async def test_mail_arrives_with_text_and_html_parts(tmp_path, smtp_server):

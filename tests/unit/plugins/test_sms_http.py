@@ -7,7 +7,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,11 +14,13 @@ import pytest
 from sinetti_sms_http import HttpSmsGateway
 
 from portal.app import create_app
-from portal.config import ConfigError, load_settings
+from portal.config import ConfigError
 from portal.models import OutboxItem, OutboxStatus
 from portal.services import clock, outbox
 from portal.sms.base import SmsDeliveryError
 from portal.testing import builtin_plugins, free_port
+
+from ..helpers import plain_settings
 
 NUMBER = "+358400123456"
 PIN = "482913"
@@ -103,8 +104,7 @@ def sms_server() -> Iterator[SmsServer]:
 
 
 def gateway(tmp_path, **options: str) -> HttpSmsGateway:
-    settings = load_settings(environ={}, override={"data_dir": tmp_path, "secret_key": "k" * 40})
-    return HttpSmsGateway(settings, options)
+    return HttpSmsGateway(plain_settings(tmp_path), options)
 
 
 # -- what is sent ---------------------------------------------------------------------------
@@ -291,7 +291,7 @@ class TestThroughTheOutbox:
         }
 
     async def test_gateway_outage_keeps_the_sms_pending_and_a_later_retry_sends_it(
-        self, portal_app, sms_server, monkeypatch
+        self, portal_app, sms_server, moved_clock
     ):
         providers = portal_app.app.extensions["sinetti"].providers
         assert isinstance(providers.sms, HttpSmsGateway)
@@ -309,8 +309,7 @@ class TestThroughTheOutbox:
         assert item.text == f"PIN {PIN}"  # nothing lost while waiting
 
         sms_server.status = 200
-        real = clock.now
-        monkeypatch.setattr(clock, "now", lambda: real() + timedelta(hours=1))
+        moved_clock.advance(hours=1)
 
         assert await outbox.deliver_due(providers.mail, providers.sms, 5) == 1
 

@@ -1,4 +1,5 @@
-"""The ``local`` storage backend (plugins/storage_local)."""
+"""The ``local`` storage backend (plugins/storage_local): what only it does. What it shares with
+every backend is in tests/unit/storage/test_backends.py."""
 
 from __future__ import annotations
 
@@ -16,63 +17,6 @@ from ..helpers import stored_files
 
 async def read_all(storage: LocalStorage, key: str, start: int = 0, end: int | None = None):
     return b"".join([chunk async for chunk in storage.read(key, start, end)])
-
-
-async def store(storage: LocalStorage, data: bytes) -> str:
-    key = new_storage_key()
-    writer = await storage.writer(key)
-    for start in range(0, len(data), 100_000):
-        await writer.write(data[start : start + 100_000])
-    await writer.commit()
-    return key
-
-
-async def test_committed_object_reads_back_byte_identical(storage):
-    data = os.urandom(600_000)  # more than one read chunk
-
-    key = await store(storage, data)
-
-    assert await read_all(storage, key) == data
-
-
-@pytest.mark.parametrize(("start", "end"), [(0, 1), (10, 20), (262_143, 262_145), (5, None)])
-async def test_range_reads_return_exactly_the_range(storage, start, end):
-    data = os.urandom(300_000)
-    key = await store(storage, data)
-
-    assert await read_all(storage, key, start, end) == data[start:end]
-
-
-async def test_nothing_is_visible_before_commit(storage):
-    key = new_storage_key()
-    writer = await storage.writer(key)
-    await writer.write(b"half")
-
-    with pytest.raises(ObjectNotFound):
-        await read_all(storage, key)
-
-    await writer.commit()
-    assert await read_all(storage, key) == b"half"
-
-
-async def test_abort_leaves_no_file(storage, tmp_path):
-    writer = await storage.writer(new_storage_key())
-    await writer.write(b"secret" * 1000)
-
-    await writer.abort()
-
-    assert stored_files(tmp_path) == []
-
-
-async def test_delete_removes_the_object_and_tolerates_a_missing_one(storage, tmp_path):
-    key = await store(storage, b"data")
-
-    await storage.delete(key)
-    await storage.delete(key)
-
-    assert stored_files(tmp_path) == []
-    with pytest.raises(ObjectNotFound):
-        await read_all(storage, key)
 
 
 @pytest.mark.parametrize("key", ["../../secret.key", "abc", "ABCDEF0123456789", "a" * 129, ""])

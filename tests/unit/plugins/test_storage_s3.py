@@ -19,6 +19,8 @@ from portal.services.uploads import new_storage_key
 from portal.storage.base import StorageError
 from portal.testing import builtin_plugins, free_port, running_s3_server
 
+from ..helpers import plain_settings
+
 
 def options_of(config: dict[str, str]) -> dict[str, str]:
     """The backend's options from ``S3Server.portal_config`` (``s3_bucket`` → ``bucket``)."""
@@ -26,8 +28,7 @@ def options_of(config: dict[str, str]) -> dict[str, str]:
 
 
 def s3_storage(tmp_path, **options: str) -> S3Storage:
-    settings = load_settings(environ={}, override={"data_dir": tmp_path, "secret_key": "k" * 40})
-    return S3Storage(settings, options)
+    return S3Storage(plain_settings(tmp_path), options)
 
 
 def test_s3_storage_is_registered_as_s3():

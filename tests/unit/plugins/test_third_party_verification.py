@@ -17,7 +17,15 @@ from portal.services import outbox
 from portal.testing import builtin_plugins
 from portal.verification.base import CodeVerificationProvider, Prompt
 
-from ..helpers import csrf_of, eventually, newest_link, page_text, post_compose
+from ..helpers import (
+    csrf_of,
+    eventually,
+    newest_link,
+    page_text,
+    press_open,
+    send_message,
+    wrong_code,
+)
 
 SENDER = "liisa@example.com"
 READER = "ville@valtori.fi"
@@ -75,9 +83,7 @@ def portal_config(portal_config):
 @pytest.fixture
 async def link(client, sign_in) -> str:
     await sign_in(SENDER)
-    fields = {"recipients": READER, "subject": "Salainen", "body": "Sisältö", "action": "send"}
-    response = await post_compose(client, fields)
-    assert response.status_code == 303
+    await send_message(client, {"recipients": READER, "subject": "Salainen", "body": "Sisältö"})
     return await newest_link(client, READER, "m")
 
 
@@ -122,9 +128,7 @@ async def test_landing_page_says_what_the_provider_asks(reader, link):
 
 
 async def test_code_is_e_mailed_and_only_its_hash_is_kept(portal_app, reader, link):
-    response = await reader.post(
-        f"{link}/open", form={"csrf_token": await csrf_of(reader, link + "?lang=en")}
-    )
+    response = await press_open(reader, link)
 
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == f"{link}/code"
@@ -141,9 +145,8 @@ async def test_wrong_code_is_refused_and_the_right_one_opens(portal_app, reader,
     csrf = await csrf_of(reader, link + "?lang=en")
     await reader.post(f"{link}/open", form={"csrf_token": csrf})
     code = await mailed_code(portal_app)
-    wrong = str((int(code) + 1) % 10**8).zfill(8)
 
-    refused = await reader.post(f"{link}/code", form={"csrf_token": csrf, "code": wrong})
+    refused = await reader.post(f"{link}/code", form={"csrf_token": csrf, "code": wrong_code(code)})
 
     assert refused.status_code == 400
     assert "4 tries left" in await page_text(refused)
@@ -161,11 +164,6 @@ async def test_wrong_code_is_refused_and_the_right_one_opens(portal_app, reader,
 
 
 async def test_phone_recipients_still_get_the_sms_pin(portal_app, client, link):
-    fields = {
-        "recipients": "maija@example.fi.0400123456.sec",
-        "subject": "S",
-        "action": "send",
-    }
-    assert (await post_compose(client, fields)).status_code == 303
+    await send_message(client, {"recipients": "maija@example.fi.0400123456.sec", "subject": "S"})
 
     assert (await Recipient.get(email="maija@example.fi")).verification == "sms-pin"

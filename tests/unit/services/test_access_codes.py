@@ -24,8 +24,10 @@ from ..helpers import (
     newest_link,
     newest_pin,
     page_text,
-    post_compose,
+    queued_mails_to,
+    send_message,
     token_of,
+    wrong_code,
 )
 
 SENDER = "liisa@example.com"
@@ -75,17 +77,8 @@ class Pins:
             return access_codes.code_hash((await self.recipient()).id, pin)
 
 
-def wrong(pin: str) -> str:
-    """Another code of the same length."""
-    return str((int(pin) + 1) % 10 ** len(pin)).zfill(len(pin))
-
-
 async def sms_items() -> int:
     return await OutboxItem.filter(channel=Channel.SMS).count()
-
-
-async def mails_to_sender() -> list[OutboxItem]:
-    return list(await OutboxItem.filter(channel=Channel.EMAIL, to_address=SENDER).order_by("id"))
 
 
 @pytest.fixture
@@ -93,14 +86,8 @@ async def token(client, sign_in) -> str:
     """The personal link token of a phone-verified recipient of a message just sent."""
     await sign_in(SENDER)
     await client.get("/compose?lang=en")
-    fields = {
-        "recipients": f"{RECIPIENT}.0400123456.sec",
-        "subject": SUBJECT,
-        "body": BODY,
-        "action": "send",
-    }
-    response = await post_compose(client, fields)
-    assert response.status_code == 303, await page_text(response)
+    fields = {"recipients": f"{RECIPIENT}.0400123456.sec", "subject": SUBJECT, "body": BODY}
+    await send_message(client, fields)
     return token_of(await newest_link(client, RECIPIENT, "m"))
 
 
@@ -230,7 +217,7 @@ async def test_wrong_pin_counts_and_says_how_many_tries_are_left(pins):
     await pins.start()
     pin = await pins.pin()
 
-    outcomes = [await pins.answer(wrong(pin)) for _ in range(4)]
+    outcomes = [await pins.answer(wrong_code(pin)) for _ in range(4)]
 
     assert [o.status for o in outcomes] == [400] * 4
     assert [o.step for o in outcomes] == [Step.CHALLENGE] * 4
@@ -243,30 +230,30 @@ async def test_wrong_pin_counts_and_says_how_many_tries_are_left(pins):
 async def test_five_wrong_pins_lock_the_link_and_tell_the_sender_once(pins):
     await pins.start()
     pin = await pins.pin()
-    mails_before = len(await mails_to_sender())
+    mails_before = len(await queued_mails_to(SENDER))
 
-    outcomes = [await pins.answer(wrong(pin)) for _ in range(5)]
+    outcomes = [await pins.answer(wrong_code(pin)) for _ in range(5)]
 
     assert [o.step for o in outcomes] == [Step.CHALLENGE] * 4 + [Step.LOCKED]
     assert outcomes[-1].status == 403
     recipient = await pins.recipient()
     assert recipient.locked_at is not None
-    mails = await mails_to_sender()
+    mails = await queued_mails_to(SENDER)
     assert len(mails) == mails_before + 1
     assert mails[-1].subject == "A recipient could not open your message"  # the message's en
 
-    sixth = await pins.answer(wrong(pin))
+    sixth = await pins.answer(wrong_code(pin))
 
     assert sixth.step is Step.LOCKED
-    assert len(await mails_to_sender()) == mails_before + 1
+    assert len(await queued_mails_to(SENDER)) == mails_before + 1
     assert (await pins.recipient()).locked_at == recipient.locked_at
 
 
 async def test_right_pin_resets_the_count_of_wrong_ones(pins):
     await pins.start()
     pin = await pins.pin()
-    await pins.answer(wrong(pin))
-    await pins.answer(wrong(pin))
+    await pins.answer(wrong_code(pin))
+    await pins.answer(wrong_code(pin))
     assert (await pins.recipient()).failed_attempts == 2
 
     outcome = await pins.answer(pin)
@@ -308,11 +295,7 @@ async def test_used_pin_cannot_be_used_twice(pins):
 async def test_pin_of_one_recipient_does_not_open_for_another(pins, client, portal_app):
     await pins.start()
     pin = await pins.pin()
-    response = await post_compose(
-        client,
-        {"recipients": "ville@example.fi.0400999888.sec", "subject": "S", "action": "send"},
-    )
-    assert response.status_code == 303
+    await send_message(client, {"recipients": "ville@example.fi.0400999888.sec", "subject": "S"})
     other = Pins(portal_app, client, token_of(await newest_link(client, "ville@example.fi", "m")))
     await other.start()
 
@@ -467,9 +450,9 @@ class TestShortPins:
         (text,) = delivered_sms(pins.client, PHONE)
         assert text.replace(pin, "<pin>") == expected_sms(portal_app, "fi", minutes=2)
 
-        first = await pins.answer(wrong(pin))
+        first = await pins.answer(wrong_code(pin))
         assert "1 try left" in first.error
-        assert (await pins.answer(wrong(pin))).step is Step.LOCKED
+        assert (await pins.answer(wrong_code(pin))).step is Step.LOCKED
 
     async def test_pin_expires_after_the_set_minutes(self, pins, moved_clock):
         await pins.start()

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from portal.config import load_settings
 from portal.i18n import locale_context
 from portal.services.compose import MAX_SUBJECT, ComposeForm, validate
 
-SETTINGS = load_settings(
-    environ={},
-    override={
-        "data_dir": "/nonexistent",
-        "secret_key": "k" * 40,
-        "allowed_recipient_domains": "valtori.fi",
-    },
-)
+from ..helpers import plain_settings
+
+SETTINGS = plain_settings("/nonexistent", allowed_recipient_domains="valtori.fi")
 
 
 def check(**fields: str):

@@ -56,20 +56,6 @@ async def database(portal_config):
     await db.close()
 
 
-@pytest.fixture
-def later(monkeypatch):
-    """``later(seconds=…)`` moves ``clock.now`` forward."""
-    offset = timedelta()
-    real = clock.now
-    monkeypatch.setattr(clock, "now", lambda: real() + offset)
-
-    def move(**delta: float) -> None:
-        nonlocal offset
-        offset += timedelta(**delta)
-
-    return move
-
-
 MAIL = OutgoingMail("ville@valtori.fi", "Aihe", "text with a link", "<p>html</p>")
 
 
@@ -112,14 +98,14 @@ async def test_failed_delivery_stays_pending_with_the_error_recorded(database):
     assert item.next_attempt_at > clock.now()
 
 
-async def test_failed_item_is_retried_after_its_back_off_and_then_delivered(database, later):
+async def test_failed_item_is_retried_after_its_back_off_and_then_delivered(database, moved_clock):
     await outbox.enqueue_mail(MAIL)
     transport = RecordingMail([MailDeliveryError("down")])
     await outbox.deliver_due(transport, RecordingSms(), max_attempts=5)
 
-    later(seconds=5)
+    moved_clock.advance(seconds=5)
     assert await outbox.deliver_due(transport, RecordingSms(), max_attempts=5) == 0
-    later(seconds=6)  # the first back-off is 10 s
+    moved_clock.advance(seconds=6)  # the first back-off is 10 s
     assert await outbox.deliver_due(transport, RecordingSms(), max_attempts=5) == 1
 
     assert transport.sent == [MAIL]
@@ -135,12 +121,12 @@ def test_back_off_doubles_and_is_capped_at_an_hour():
     assert seconds == sorted(seconds)
 
 
-async def test_permanent_failure_is_not_retried(database, later):
+async def test_permanent_failure_is_not_retried(database, moved_clock):
     await outbox.enqueue_mail(MAIL)
     transport = RecordingMail([MailDeliveryError("550 no such user", permanent=True)])
 
     await outbox.deliver_due(transport, RecordingSms(), max_attempts=5)
-    later(hours=2)
+    moved_clock.advance(hours=2)
     await outbox.deliver_due(transport, RecordingSms(), max_attempts=5)
 
     item = await OutboxItem.get()
@@ -149,13 +135,13 @@ async def test_permanent_failure_is_not_retried(database, later):
     assert transport.sent == []
 
 
-async def test_item_fails_for_good_after_max_attempts(database, later):
+async def test_item_fails_for_good_after_max_attempts(database, moved_clock):
     await outbox.enqueue_sms("+358400123456", "PIN")
     gateway = RecordingSms([SmsDeliveryError("gateway down") for _ in range(3)])
 
     for _ in range(4):
         await outbox.deliver_due(RecordingMail(), gateway, max_attempts=3)
-        later(hours=2)
+        moved_clock.advance(hours=2)
 
     item = await OutboxItem.get()
     assert item.status is OutboxStatus.FAILED
@@ -163,25 +149,25 @@ async def test_item_fails_for_good_after_max_attempts(database, later):
     assert await outbox.summary() == {"pending": 0, "sent": 0, "failed": 1}
 
 
-async def test_a_plugin_raising_anything_is_retried_not_fatal(database, later):
+async def test_a_plugin_raising_anything_is_retried_not_fatal(database, moved_clock):
     await outbox.enqueue_mail(MAIL)
     transport = RecordingMail([KeyError("bug in a plugin")])
 
     await outbox.deliver_due(transport, RecordingSms(), max_attempts=3)
-    later(minutes=1)
+    moved_clock.advance(minutes=1)
     await outbox.deliver_due(transport, RecordingSms(), max_attempts=3)
 
     assert transport.sent == [MAIL]
     assert "KeyError" in (await OutboxItem.get()).last_error
 
 
-async def test_item_claimed_by_another_process_is_skipped(database, later):
+async def test_item_claimed_by_another_process_is_skipped(database, moved_clock):
     item = await outbox.enqueue_mail(MAIL)
     await OutboxItem.filter(id=item.id).update(claimed_until=clock.now() + timedelta(minutes=5))
     transport = RecordingMail()
 
     assert await outbox.deliver_due(transport, RecordingSms(), max_attempts=3) == 0
-    later(minutes=6)  # the other process died: its claim expires
+    moved_clock.advance(minutes=6)  # the other process died: its claim expires
     assert await outbox.deliver_due(transport, RecordingSms(), max_attempts=3) == 1
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from portal.models import OutboxItem, OutboxStatus
-from portal.services import clock, outbox
-from portal.testing import csrf_from, free_port, links_in
+from portal.services import outbox
+from portal.testing import free_port, links_in
 
-from ..helpers import eventually, page_text, post_compose
+from ..helpers import eventually, send_message, sign_in_delivered
 
 SENDER = "liisa@example.com"
 RECIPIENTS = ["ville@valtori.fi", "maija@example.fi"]
@@ -36,31 +34,13 @@ async def all_items(status: OutboxStatus) -> bool:
 
 async def sign_in_through_smtp(client, smtp_server) -> None:
     """Register and open the link, reading it from the outbox or, once delivered, the server."""
-    page = await client.get("/")
-    await client.post("/", form={"email": SENDER, "csrf_token": csrf_from(await page_text(page))})
-
-    async def link() -> str | None:
-        item = await OutboxItem.get(to_address=SENDER)
-        texts = [item.text] + [mail.text() for mail in smtp_server.to(SENDER)]
-        found = [found for text in texts for found in links_in(text)]
-        return found[0] if found else None
-
-    found = await eventually(link)
-    assert found
-    assert (await client.get(urlsplit(found).path)).status_code == 303
+    await sign_in_delivered(client, SENDER, lambda: [m.text() for m in smtp_server.to(SENDER)])
 
 
-async def send_message(client) -> None:
-    response = await post_compose(
-        client,
-        {
-            "recipients": ", ".join(RECIPIENTS),
-            "subject": "Hakemus",
-            "body": "Hei",
-            "action": "send",
-        },
+async def send(client) -> None:
+    await send_message(
+        client, {"recipients": ", ".join(RECIPIENTS), "subject": "Hakemus", "body": "Hei"}
     )
-    assert response.status_code == 303
 
 
 class TestSmtpUp:
@@ -70,7 +50,7 @@ class TestSmtpUp:
 
     async def test_queued_mail_is_delivered_with_text_and_html_parts(self, client, smtp_server):
         await sign_in_through_smtp(client, smtp_server)
-        await send_message(client)
+        await send(client)
 
         assert await eventually(lambda: all_items(OutboxStatus.SENT))
         for address in [SENDER, *RECIPIENTS]:
@@ -83,7 +63,7 @@ class TestSmtpUp:
 
     async def test_delivered_mail_keeps_no_text_in_the_database(self, client, smtp_server):
         await sign_in_through_smtp(client, smtp_server)
-        await send_message(client)
+        await send(client)
 
         assert await eventually(lambda: all_items(OutboxStatus.SENT))
         for item in await OutboxItem.all():
@@ -112,10 +92,10 @@ class TestSmtpDown:
         return smtp_config(portal_config, port)
 
     async def test_outage_delays_mail_and_a_later_retry_delivers_all_of_it(
-        self, client, sign_in, port, monkeypatch
+        self, client, sign_in, port, moved_clock
     ):
         await sign_in(SENDER)  # the link is read from the outbox: nothing was delivered
-        await send_message(client)
+        await send(client)
 
         async def all_tried() -> bool:
             items = await OutboxItem.all()
@@ -131,8 +111,7 @@ class TestSmtpDown:
         controller = Controller(capture, hostname="127.0.0.1", port=port)
         controller.start()
         try:
-            real = clock.now
-            monkeypatch.setattr(clock, "now", lambda: real() + timedelta(hours=1))
+            moved_clock.advance(hours=1)
             outbox.wake()
 
             assert await eventually(lambda: all_items(OutboxStatus.SENT), timeout=10)

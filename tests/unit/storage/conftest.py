@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from portal.config import load_settings
 from portal.storage.base import StorageBackend
 from portal.testing import S3Server
 
-from ..helpers import stored_files
+from ..helpers import plain_settings, stored_files
 
 
 class Backends:
@@ -50,10 +49,7 @@ class LocalBackends(Backends):
     def new(self) -> StorageBackend:
         from sinetti_storage_local import LocalStorage
 
-        settings = load_settings(
-            environ={}, override={"data_dir": self.data_dir, "secret_key": "k" * 40}
-        )
-        return LocalStorage(settings, {})
+        return LocalStorage(plain_settings(self.data_dir), {})
 
     def leftovers(self) -> list[str]:
         return [path.name for path in stored_files(self.data_dir)]
@@ -67,13 +63,8 @@ class S3Backends(Backends):
     def new(self) -> StorageBackend:
         from sinetti_storage_s3 import S3Storage
 
-        settings = load_settings(
-            environ={},
-            override={
-                "data_dir": self.data_dir,
-                "secret_key": "k" * 40,
-                **self.server.portal_config(self.bucket, prefix="attachments/"),
-            },
+        settings = plain_settings(
+            self.data_dir, **self.server.portal_config(self.bucket, prefix="attachments/")
         )
         return S3Storage(settings, settings.options_for(S3Storage.settings_prefix))
 

@@ -9,8 +9,7 @@ import pytest
 
 from portal.models import Attachment
 
-from ..helpers import csrf_of, newest_link, post_compose
-from .test_recipient import open_plain
+from ..helpers import newest_link, open_message, send_message
 
 SENDER = "liisa@example.com"
 RECIPIENT = "ville@valtori.fi"
@@ -21,16 +20,12 @@ DATA = os.urandom(300_000)
 async def download(portal_app, client, sign_in) -> tuple[object, str]:
     """A recipient's browser with the message open, and the URL of its one attachment."""
     await sign_in(SENDER)
-    response = await post_compose(
-        client,
-        {"recipients": RECIPIENT, "subject": "S", "action": "send"},
-        [("attachments", "data.bin", DATA)],
-        csrf=await csrf_of(client),
+    await send_message(
+        client, {"recipients": RECIPIENT, "subject": "S"}, [("attachments", "data.bin", DATA)]
     )
-    assert response.status_code == 303
     link = await newest_link(client, RECIPIENT, "m")
     reader = portal_app.test_client()
-    await open_plain(reader, link)
+    await open_message(reader, link)
     attachment = await Attachment.get()
     return reader, f"{link}/attachments/{attachment.id}"
 

@@ -21,10 +21,14 @@ from ..helpers import (
     eventually,
     newest_link,
     newest_pin,
+    open_message,
     page_text,
-    post_compose,
+    press_open,
+    queued_mails_to,
     row_counts,
+    send_message,
     token_of,
+    wrong_code,
 )
 
 SENDER = "liisa@example.com"
@@ -48,18 +52,16 @@ class Sent:
 
 
 async def send(client, files=FILES, **changes: str) -> str:
+    """Send the message to PLAIN and PHONE_RECIPIENT; its id."""
     fields = {
         "recipients": f"{PLAIN}, {PHONE_RECIPIENT}.0400123456.sec",
         "subject": SUBJECT,
         "body": BODY,
         "signature": SIGNATURE,
         "read_receipt": "1",
-        "action": "send",
         **changes,
     }
-    response = await post_compose(client, fields, files)
-    assert response.status_code == 303, await page_text(response)
-    return urlsplit(response.headers["Location"]).path.rsplit("/", 1)[1]
+    return (await send_message(client, fields, files)).rsplit("/", 1)[1]
 
 
 @pytest.fixture
@@ -89,28 +91,8 @@ async def csrf(reader, link: str) -> str:
     return csrf_from(await page_text(await reader.get(link + "?lang=en")))
 
 
-async def press_open(reader, link: str):
-    return await reader.post(f"{link}/open", form={"csrf_token": await csrf(reader, link)})
-
-
-async def open_plain(reader, link: str) -> str:
-    """Open a ``none`` recipient's message; the message page's HTML."""
-    response = await press_open(reader, link)
-    assert response.status_code == 303
-    assert urlsplit(response.headers["Location"]).path == link
-    return await page_text(await reader.get(link))
-
-
 async def recipient_of(link: str) -> Recipient:
     return await Recipient.get(token_hash=hash_token(token_of(link)))
-
-
-async def mails_to_sender() -> list[OutboxItem]:
-    return list(await OutboxItem.filter(channel=Channel.EMAIL, to_address=SENDER).order_by("id"))
-
-
-def wrong(pin: str) -> str:
-    return str((int(pin) + 1) % 10 ** len(pin)).zfill(len(pin))
 
 
 # -- before opening --------------------------------------------------------------------------
@@ -157,7 +139,7 @@ async def test_fetching_an_unopened_message_changes_no_row_and_sends_no_sms(
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 async def test_fetching_pages_of_an_open_message_changes_no_row(reader, sent, method):
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
     before = await row_counts()
 
     for suffix in ("", f"/attachments/{sent.attachments[0].id}", "/zip", "/reply"):
@@ -200,7 +182,7 @@ async def test_none_recipient_opens_with_a_303_to_the_message(reader, sent):
 
 
 async def test_message_view_shows_everything_that_was_sent(reader, sent):
-    html = await open_plain(reader, sent.plain)
+    html = await open_message(reader, sent.plain)
 
     assert SUBJECT in html
     assert "Hei,\nliitteenä hakemus ja selvitys." in html
@@ -219,7 +201,7 @@ async def test_message_view_shows_everything_that_was_sent(reader, sent):
 
 
 async def test_attachment_downloads_as_an_attachment_with_the_exact_bytes(reader, sent):
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
     pdf, text = sent.attachments
 
     response = await reader.get(f"{sent.plain}/attachments/{text.id}")
@@ -238,7 +220,7 @@ async def test_attachment_downloads_as_an_attachment_with_the_exact_bytes(reader
 
 
 async def test_zip_download_holds_the_same_bytes(reader, sent):
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
 
     response = await reader.get(f"{sent.plain}/zip")
 
@@ -253,13 +235,13 @@ async def test_zip_download_holds_the_same_bytes(reader, sent):
 
 
 async def test_first_open_queues_one_read_receipt_to_the_sender(portal_app, sent):
-    before = len(await mails_to_sender())
+    before = len(await queued_mails_to(SENDER))
 
-    await open_plain(portal_app.test_client(), sent.plain)
+    await open_message(portal_app.test_client(), sent.plain)
     opened_at = (await recipient_of(sent.plain)).opened_at
-    await open_plain(portal_app.test_client(), sent.plain)  # another reader, later
+    await open_message(portal_app.test_client(), sent.plain)  # another reader, later
 
-    mails = await mails_to_sender()
+    mails = await queued_mails_to(SENDER)
     assert len(mails) == before + 1
     assert mails[-1].subject == "Read receipt"
     assert (await recipient_of(sent.plain)).opened_at == opened_at
@@ -277,16 +259,16 @@ async def test_first_open_queues_one_read_receipt_to_the_sender(portal_app, sent
 async def test_no_read_receipt_when_the_sender_did_not_ask(reader, signed_in):
     await send(signed_in, read_receipt="")
     link = await newest_link(signed_in, PLAIN, "m")
-    before = len(await mails_to_sender())
+    before = len(await queued_mails_to(SENDER))
 
-    await open_plain(reader, link)
+    await open_message(reader, link)
 
     assert (await recipient_of(link)).opened_at is not None
-    assert len(await mails_to_sender()) == before
+    assert len(await queued_mails_to(SENDER)) == before
 
 
 async def test_another_browser_without_the_session_gets_401(portal_app, reader, sent):
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
     stranger = portal_app.test_client()
 
     for suffix in (f"/attachments/{sent.attachments[0].id}", "/zip", "/reply", "/reply/sent"):
@@ -306,7 +288,7 @@ async def test_session_of_one_message_reaches_no_other(reader, signed_in, sent):
     other_link = await newest_link(signed_in, PLAIN, "m")
     assert other_link != sent.plain
     other_file = await Attachment.get(message_id=other_id)
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
 
     cross = await reader.get(f"{sent.plain}/attachments/{other_file.id}")
     assert cross.status_code == 404
@@ -318,7 +300,7 @@ async def test_session_of_one_message_reaches_no_other(reader, signed_in, sent):
 
 
 async def test_close_ends_access_in_this_browser(reader, sent):
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
     download = f"{sent.plain}/attachments/{sent.attachments[0].id}"
     assert (await reader.get(download)).status_code == 200
 
@@ -333,7 +315,7 @@ async def test_close_ends_access_in_this_browser(reader, sent):
 
 
 async def test_close_needs_the_csrf_token(reader, sent):
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
 
     assert (await reader.post(f"{sent.plain}/close", form={})).status_code == 400
     assert (await reader.get(f"{sent.plain}/zip")).status_code == 200
@@ -341,7 +323,7 @@ async def test_close_needs_the_csrf_token(reader, sent):
 
 async def test_idle_session_ends_access(portal_app, reader, sent, moved_clock):
     idle = portal_app.app.extensions["sinetti"].settings.session_idle_minutes
-    await open_plain(reader, sent.plain)
+    await open_message(reader, sent.plain)
     download = f"{sent.plain}/attachments/{sent.attachments[0].id}"
 
     moved_clock.advance(minutes=idle - 1)
@@ -396,7 +378,7 @@ async def test_wrong_pin_is_a_400_page_with_an_error_summary(reader, sent):
     pin, token = await pin_requested(reader, sent.phone)
 
     response = await reader.post(
-        f"{sent.phone}/code", form={"csrf_token": token, "code": wrong(pin)}
+        f"{sent.phone}/code", form={"csrf_token": token, "code": wrong_code(pin)}
     )
 
     html = await page_text(response)
@@ -412,7 +394,7 @@ async def test_locked_recipient_gets_403_on_landing_and_open(reader, sent):
     statuses = []
     for _ in range(5):
         response = await reader.post(
-            f"{sent.phone}/code", form={"csrf_token": token, "code": wrong(pin)}
+            f"{sent.phone}/code", form={"csrf_token": token, "code": wrong_code(pin)}
         )
         statuses.append(response.status_code)
     assert statuses == [400, 400, 400, 400, 403]
@@ -439,7 +421,7 @@ async def test_a_lock_by_someone_else_does_not_close_a_browser_that_already_read
     guess_pin, guess_token = await pin_requested(guesser, sent.phone)
     for _ in range(5):
         await guesser.post(
-            f"{sent.phone}/code", form={"csrf_token": guess_token, "code": wrong(guess_pin)}
+            f"{sent.phone}/code", form={"csrf_token": guess_token, "code": wrong_code(guess_pin)}
         )
     assert (await recipient_of(sent.phone)).locked_at is not None
 

@@ -14,7 +14,9 @@ from ..helpers import (
     newest_link,
     page_text,
     post_compose,
+    press_open,
     row_counts,
+    send_message,
     stored_files,
 )
 
@@ -36,9 +38,8 @@ async def signed_in(client, sign_in):
     """The original sender's browser, after sending a message to ``READER``."""
     await sign_in(SENDER)
     await client.get("/compose?lang=en")
-    fields = {"recipients": READER, "subject": SUBJECT, "body": "Hei!", "action": "send"}
-    response = await post_compose(client, fields, [("attachments", "a.txt", b"original")])
-    assert response.status_code == 303
+    fields = {"recipients": READER, "subject": SUBJECT, "body": "Hei!"}
+    await send_message(client, fields, [("attachments", "a.txt", b"original")])
     return client
 
 
@@ -51,9 +52,7 @@ async def link(signed_in) -> str:
 async def reader(portal_app, link):
     """The recipient's browser (in English) with the message open."""
     browser = portal_app.test_client()
-    csrf = await csrf_of(browser, link + "?lang=en")
-    response = await browser.post(f"{link}/open", form={"csrf_token": csrf})
-    assert response.status_code == 303
+    assert (await press_open(browser, link)).status_code == 303
     return browser
 
 
@@ -107,9 +106,8 @@ async def test_original_sender_is_notified_with_a_link_saying_it_is_a_reply(sign
 
 async def test_original_sender_opens_the_reply_and_sees_what_it_answers(signed_in, replied):
     reply_link = await newest_link(signed_in, SENDER, "m")
-    csrf = await csrf_of(signed_in, reply_link)
 
-    opened = await signed_in.post(f"{reply_link}/open", form={"csrf_token": csrf})
+    opened = await press_open(signed_in, reply_link)
     assert opened.status_code == 303
     html = await page_text(await signed_in.get(reply_link))
 
@@ -254,7 +252,7 @@ async def test_reply_draft_of_one_message_does_not_follow_to_another(signed_in, 
     await post_compose(signed_in, {"recipients": READER, "subject": "Toinen", "action": "send"})
     other_link = await newest_link(signed_in, READER, "m")
     assert other_link != link
-    await reader.post(f"{other_link}/open", form={"csrf_token": await csrf_of(reader, other_link)})
+    await press_open(reader, other_link)
 
     html = await page_text(await reader.get(f"{other_link}/reply"))
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 
 from portal.models import OutboxItem
-from portal.services import clock
 from portal.testing import csrf_from
 
 from ..helpers import newest_link, page_text, row_counts, sign_in_with
@@ -139,11 +137,10 @@ async def test_personal_link_is_not_used_up_by_opening_it(portal_app):
     assert (await sender.get(link)).status_code == 303
 
 
-async def test_expired_link_gives_410_and_offers_registration(client, monkeypatch):
+async def test_expired_link_gives_410_and_offers_registration(client, moved_clock):
     await register(client, "liisa@example.com")
     link = await newest_link(client, "liisa@example.com")
-    real = clock.now
-    monkeypatch.setattr(clock, "now", lambda: real() + timedelta(days=30, minutes=1))
+    moved_clock.advance(days=30, minutes=1)
 
     response = await client.get(link + "?lang=en")
     html = await page_text(response)
@@ -170,11 +167,10 @@ async def test_registration_is_not_possible_with_get(client):
     assert await row_counts() == before
 
 
-async def test_session_ends_after_the_idle_time_and_says_so(client, sign_in, monkeypatch):
+async def test_session_ends_after_the_idle_time_and_says_so(client, sign_in, moved_clock):
     await sign_in("idle@example.com")
     assert (await client.get("/compose")).status_code == 200
-    later = clock.now() + timedelta(minutes=61)
-    monkeypatch.setattr(clock, "now", lambda: later)
+    moved_clock.advance(minutes=61)
 
     response = await client.get("/compose?lang=en")
 
@@ -182,12 +178,10 @@ async def test_session_ends_after_the_idle_time_and_says_so(client, sign_in, mon
     assert "Your session has ended" in await page_text(response)
 
 
-async def test_session_stays_open_while_it_is_used(client, sign_in, monkeypatch):
+async def test_session_stays_open_while_it_is_used(client, sign_in, moved_clock):
     await sign_in("busy@example.com")
-    start = clock.now()
-    for minutes in (50, 100, 150):
-        moment = start + timedelta(minutes=minutes)
-        monkeypatch.setattr(clock, "now", lambda moment=moment: moment)
+    for _ in range(3):
+        moved_clock.advance(minutes=50)
         assert (await client.get("/compose?lang=en")).status_code == 200
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,7 +11,15 @@ from portal.i18n import locale_context
 from portal.models import OutboxItem, OutboxStatus, Recipient
 from portal.services.files import format_when
 
-from ..helpers import csrf_of, eventually, newest_link, page_text, post_compose, sign_in_with
+from ..helpers import (
+    csrf_of,
+    eventually,
+    newest_link,
+    page_text,
+    press_open,
+    send_message,
+    sign_in_with,
+)
 
 SENDER = "liisa@example.com"
 PLAIN = "ville@valtori.fi"
@@ -37,10 +44,7 @@ async def status_page(client) -> str:
 
 
 async def send(client, subject: str = SUBJECT, recipients: str = PLAIN) -> str:
-    fields = {"recipients": recipients, "subject": subject, "body": "Hei", "action": "send"}
-    response = await post_compose(client, fields)
-    assert response.status_code == 303, await page_text(response)
-    return urlsplit(response.headers["Location"]).path
+    return await send_message(client, {"recipients": recipients, "subject": subject, "body": "Hei"})
 
 
 async def test_sent_list_without_a_session_is_401(client):
@@ -128,9 +132,7 @@ class TestStates:
     async def test_opened_shows_when(self, portal_app, client, sent, delivered):
         await delivered()
         browser = portal_app.test_client()
-        csrf = await csrf_of(browser, sent[PLAIN])
-        response = await browser.post(f"{sent[PLAIN]}/open", form={"csrf_token": csrf})
-        assert response.status_code == 303
+        assert (await press_open(browser, sent[PLAIN])).status_code == 303
         opened_at = (await Recipient.get(email=PLAIN)).opened_at
         with locale_context("en"):
             when = format_when(opened_at, portal_app.app.extensions["sinetti"].settings.tz)
