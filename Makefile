@@ -10,7 +10,8 @@ PACKAGES := -e ".[test]" \
 PG_URL := postgres://postgres:postgres@127.0.0.1:5432
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint unit e2e translations test-postgres postgres browser zip-tools bench clean
+.PHONY: setup run test lint unit e2e concurrency concurrency-postgres translations test-postgres \
+	postgres browser zip-tools bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +50,18 @@ unit: setup zip-tools
 e2e: setup browser
 	$(BIN)/pytest tests/e2e
 
+# Bursts of parallel requests at every limit of a real `sinetti serve --workers 2` (no browser).
+concurrency: setup
+	$(BIN)/pytest tests/concurrency -p no:playwright
+
+concurrency-postgres: setup postgres
+	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/concurrency -p no:playwright
+
 test: setup browser lint
 	$(BIN)/pytest tests
 
-# PostgreSQL: install and start the local cluster, then run the unit suite against it.
+# PostgreSQL: install and start the local cluster, then run the unit and concurrency suites
+# against it.
 postgres:
 	@command -v pg_ctlcluster >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql >/dev/null)
 	@$(SUDO) pg_ctlcluster 15 main start 2>/dev/null || true
@@ -61,7 +70,7 @@ postgres:
 		su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 
 test-postgres: setup zip-tools postgres
-	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/unit -p no:playwright
+	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/unit tests/concurrency -p no:playwright
 
 bench: setup
 	$(BIN)/python bench/run.py

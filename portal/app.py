@@ -5,28 +5,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import ChoiceLoader, FileSystemLoader
-from quart import Quart, Response, abort, current_app, g, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from quart import Quart, Response, abort, current_app, g, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BuildError
 
 from portal import db, i18n, security
 from portal.body import BoundedHTTPConnection, BoundedRequest
 from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_dirs
-from portal.services import chunked, outbox
+from portal.services import housekeeping, outbox
+from portal.sessions import ServerSessionInterface
 from portal.views import common, compose, recipient, reply, sender, sent, uploads
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 FORM_BODY_LIMIT = 1 * MB  # bodies of ordinary (non-upload) forms
-CLEANUP_SECONDS = 600  # how often abandoned uploads are looked for
+CLEANUP_SECONDS = 600  # how often expired drafts, uploads and sessions are looked for
+_SAME_SITE_PATH = re.compile(r"/(?:[^/\\\s]|$)")  # "/" or "/x", never "//" or "/\\"
 
 
 def create_app(
@@ -57,6 +61,7 @@ def create_app(
 
 def configure_quart(app: Quart, settings: Settings) -> None:
     app.secret_key = settings.secret_key
+    app.session_interface = ServerSessionInterface()  # type: ignore[assignment]
     app.config.update(
         SESSION_COOKIE_NAME="sinetti_session",
         SESSION_COOKIE_HTTPONLY=True,
@@ -104,31 +109,45 @@ def configure_i18n(app: Quart, settings: Settings) -> None:
         return response
 
 
-def _readable_path(path: str) -> str:
-    """``path`` if it can be fetched with GET, else the nearest parent that can.
+def _readable_path() -> str:
+    """The path of this page, built from its matched route, if it can be fetched with GET;
+    else of the nearest page above it that can; ``/`` when no route matches.
 
-    A page that answers a POST (``/m/…/close``) has no GET of its own; its language menu
-    leads to the page above it (``/m/…``) instead of a 405.
+    Never the raw path: ``/%5Cevil.example/x`` arrives as ``/\\evil.example/x``, which a browser
+    resolves to another site. ``url_for`` quotes every argument, and a page that answers a POST
+    (``/m/…/close``) has no GET of its own, so its language menu leads to ``/m/…`` instead of a
+    405.
     """
-    adapter = current_app.url_map.bind("localhost")
-    while path not in ("", "/"):
-        try:
-            adapter.match(path, method="GET")
-            return path
-        except MethodNotAllowed:
-            path = path.rsplit("/", 1)[0]
-        except HTTPException:
-            return path  # unknown pages keep their own address (and their 404)
-    return "/"
+    rule = request.url_rule
+    if rule is None or request.routing_exception is not None:
+        return "/"  # unknown page (404) or method (405): the start page, not the raw path
+    if request.method in ("GET", "HEAD"):
+        found: tuple[str, Mapping[str, Any]] | None = (rule.endpoint, request.view_args or {})
+    else:
+        found = None
+        adapter = current_app.url_map.bind("localhost")
+        path = request.path
+        while found is None and path not in ("", "/"):
+            try:
+                found = adapter.match(path, method="GET")
+            except HTTPException:
+                path = path.rsplit("/", 1)[0]
+    if found is None:
+        return "/"
+    try:
+        built = url_for(found[0], **found[1])
+    except (BuildError, ValueError):
+        return "/"
+    # One slash, then a character a browser cannot read as the start of another host.
+    return built if _SAME_SITE_PATH.match(built) else "/"
 
 
 def lang_url(code: str) -> str:
-    """The current page in another language (``?lang=`` kept with the other arguments)."""
-    if request.method in ("GET", "HEAD"):
-        path, args = request.path, dict(request.args.items())
-    else:
-        path, args = _readable_path(request.path), {}
-    args = {key: value for key, value in args.items() if key != "lang"}
+    """The current page in another language (a GET keeps its other query arguments)."""
+    path = _readable_path()
+    args: dict[str, str] = {}
+    if request.method in ("GET", "HEAD") and request.url_rule and not request.routing_exception:
+        args = {key: value for key, value in request.args.items() if key != "lang"}
     args["lang"] = code
     return f"{path}?{urlencode(args)}"
 
@@ -155,6 +174,7 @@ def configure_templates(app: Quart) -> None:
             "languages": i18n.LANGUAGE_NAMES,
             "lang_url": lang_url,
             "csrf_token": security.csrf_token,
+            "signed_in_as": g.get("signed_in_as", ""),
             "theme": theme,
             "organisation": theme.text("organisation", locale),
             "service_title": theme.text("title", locale),
@@ -192,11 +212,7 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
         for provider in providers.all():
             await provider.open()
         tasks.append(
-            asyncio.create_task(
-                chunked.run_cleaner(
-                    providers.storage, settings.upload_abandon_hours, CLEANUP_SECONDS
-                )
-            )
+            asyncio.create_task(housekeeping.run(settings, providers.storage, CLEANUP_SECONDS))
         )
         tasks.append(
             asyncio.create_task(

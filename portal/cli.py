@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from portal import filemodes
 from portal.config import ConfigError, load_settings
 
 
@@ -15,12 +16,14 @@ def _serve(args: argparse.Namespace) -> int:
     from hypercorn.config import Config
     from hypercorn.run import run
 
+    from portal.accesslog import RedactingLogger
     from portal.app import create_app
 
     # Links in e-mails point at this server unless the public address is configured.
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
     os.environ.setdefault("PORTAL_BASE_URL", f"http://{host}:{args.port}")
-    create_app()  # validate the configuration and plugins before starting any worker
+    app = create_app()  # validate the configuration and plugins before starting any worker
+    filemodes.tighten_data_dir(app.extensions["sinetti"].settings.data_dir)
     if not args.no_migrate:
         _migrate(args)
     config = Config()
@@ -28,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     config.bind = [f"{args.host}:{args.port}"]
     config.workers = args.workers
     config.accesslog = "-" if args.access_log else None
+    config.logger_class = RedactingLogger  # no personal-link or message tokens in the log
     config.errorlog = "-"
     config.h11_max_incomplete_size = 64 * 1024
     config.keep_alive_timeout = 75
@@ -39,6 +43,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from portal import db
 
     settings = load_settings()
+    filemodes.tighten_data_dir(settings.data_dir)
     asyncio.run(db.migrate(settings))
     print("Database is up to date.", flush=True)
     return 0
@@ -72,7 +77,7 @@ def _cleanup(args: argparse.Namespace) -> int:
 
     from portal import db
     from portal.app import create_app
-    from portal.services import chunked
+    from portal.services import housekeeping
 
     async def clean() -> None:
         settings = load_settings()
@@ -80,8 +85,10 @@ def _cleanup(args: argparse.Namespace) -> int:
         await db.connect(settings)
         await storage.open()
         try:
-            count = await chunked.clean_up_abandoned(storage, settings.upload_abandon_hours)
-            print(f"Cleaned up {count} abandoned upload(s).")
+            cleaned = await housekeeping.clean_up(settings, storage)
+            print(f"Cleaned up {cleaned.uploads} abandoned upload(s).")
+            print(f"Deleted {cleaned.drafts} expired draft(s).")
+            print(f"Ended {cleaned.sessions} expired session(s).")
         finally:
             await storage.close()
             await Tortoise.close_connections()
@@ -105,9 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         func=_outbox
     )
     commands.add_parser(
-        "cleanup", help="clean up abandoned uploads now (the server also does it every 10 min)"
+        "cleanup",
+        help="delete abandoned uploads, expired drafts and sessions now (the server does it"
+        " every 10 min)",
     ).set_defaults(func=_cleanup)
     args = parser.parse_args(argv)
+    # Before any command creates anything: the data directory, database, secret key and files
+    # are the portal's alone (see portal/filemodes.py for why here and not in create_app).
+    filemodes.keep_files_private()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

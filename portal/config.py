@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.proxies import parse_networks
+
 PREFIX = "PORTAL_"
 LOCALES = ("fi", "sv", "en")
 MB = 1024 * 1024
@@ -78,6 +80,18 @@ class Settings:
     registrations_per_address_per_day: int = 5
     registrations_per_ip_per_hour: int = 30
     session_idle_minutes: int = 60
+    #: A session ends this long after sign-in however busy it is (ASVS V7 absolute lifetime).
+    session_max_hours: int = 12
+    #: Unsent drafts (and their files) are deleted this long after they were started.
+    draft_hours: int = 24
+    #: What one sender's unsent drafts may hold together; 0 means twice the message limit.
+    max_draft_bytes_per_sender: int = 0
+    #: Countries (ISO 3166 codes) whose mobile numbers may get an SMS PIN.
+    sms_allowed_regions: tuple[str, ...] = ("fi",)
+    #: Serve the development mailbox although the base URL is not loopback (never in production).
+    dev_mailbox: bool = False
+    #: Reverse proxies (addresses or networks) whose X-Forwarded-For / Forwarded are believed.
+    trusted_proxies: tuple[str, ...] = ()
     outbox_poll_seconds: int = 5
     outbox_max_attempts: int = 12
     config_file: str = ""
@@ -185,10 +199,15 @@ def _complete(settings: Settings) -> Settings:
         raise ConfigError(f"{PREFIX}ALLOWED_RECIPIENT_DOMAINS: list at least one domain")
     if not settings.phone_suffix.startswith(".") or len(settings.phone_suffix) < 2:
         raise ConfigError(f"{PREFIX}PHONE_SUFFIX: must start with a dot, e.g. .sec")
+    _check_sms_regions(settings.sms_allowed_regions)
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{PREFIX}TIMEZONE: unknown time zone {settings.timezone!r}") from None
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}TRUSTED_PROXIES: {exc}") from None
 
     data_dir = settings.data_dir.resolve()
     changes: dict[str, Any] = {"data_dir": data_dir}
@@ -199,11 +218,28 @@ def _complete(settings: Settings) -> Settings:
             f"{PREFIX}DATABASE_URL: expected sqlite://… or postgres://…, "
             f"got {settings.database_url.split(':', 1)[0]}://…"
         )
+    if not settings.max_draft_bytes_per_sender:
+        changes["max_draft_bytes_per_sender"] = 2 * settings.max_attachments_bytes
     if not settings.secret_key:
         changes["secret_key"] = _stored_secret_key(data_dir)
     elif len(settings.secret_key) < 32:
         raise ConfigError(f"{PREFIX}SECRET_KEY: use at least 32 random characters")
     return dataclasses.replace(settings, **changes)
+
+
+def _check_sms_regions(regions: tuple[str, ...]) -> None:
+    """Every code must be a region the phone-number library knows: a typo (``fin``, ``uk``)
+    would otherwise silently refuse every number of the country meant."""
+    import phonenumbers  # only here: the rest of the settings need no phone metadata
+
+    if not regions:
+        raise ConfigError(f"{PREFIX}SMS_ALLOWED_REGIONS: list at least one country code, e.g. fi")
+    unknown = [code for code in regions if code.upper() not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise ConfigError(
+            f"{PREFIX}SMS_ALLOWED_REGIONS: unknown country code {', '.join(map(repr, unknown))}; "
+            "use ISO 3166 codes such as fi, se, ee"
+        )
 
 
 def _stored_secret_key(data_dir: Path) -> str:

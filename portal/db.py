@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -10,13 +11,26 @@ from tortoise.migrations.api import migrate as run_migrations
 
 from portal.config import Settings
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
-    url = settings.database_url
-    if url.startswith("sqlite://"):
-        from pathlib import Path
-
-        Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    url: str | dict[str, Any] = settings.database_url
+    if settings.database_url.startswith("sqlite://"):
+        path = Path(settings.database_url.removeprefix("sqlite://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = {
+            "engine": "tortoise.backends.sqlite",
+            "credentials": {
+                "file_path": str(path),
+                # Several server processes share the file: a writer waits for the write lock
+                # (atomic steps take it first, see services/atomic.py) instead of failing.
+                "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+                # Deleted rows (personal links, sessions, messages) are overwritten with
+                # zeros, not left readable in free pages of the file.
+                "secure_delete": "ON",
+            },
+        }
     return {
         "connections": {"default": url},
         "apps": {

@@ -13,6 +13,22 @@
   settings that point the ``s3`` storage backend at it (merge it into ``portal_config``).
   ``running_s3_server()`` is the same server as a context manager, for e2e tests and the bench.
 - ``sign_in``: registers an address and opens its personal link in ``client``.
+
+A real server in a subprocess, for the e2e suite (tests/e2e) and the concurrency suite
+(tests/concurrency):
+
+- ``mail``: a session-scoped aiosmtpd server on loopback capturing every mail the portal sends
+  (the portal's outbox worker delivers in the background, so tests poll it with a timeout).
+- ``sms_gateway``: a session-scoped HTTP server on loopback standing in for the SMS gateway of
+  the ``http`` plugin: it records every POST (headers and JSON), checks the bearer token and
+  answers 200; ``wait_for(number)`` polls like ``mail.wait_for``, ``pin(number)`` reads the
+  newest PIN sent to a number.
+- ``running_portal_server(mail, sms_gateway, tmp_path_factory, name, extra_env, serve_args)``:
+  ``sinetti migrate`` then ``sinetti serve --no-migrate`` in a subprocess on a free loopback
+  port, with its own data directory, the SMTP transport pointed at ``mail``, the ``http`` SMS
+  gateway pointed at ``sms_gateway`` and a 5 MiB attachment limit (:func:`server_env`); its
+  log is attached to the report of every test that fails while it runs.
+- ``new_address(prefix)`` and ``new_recipient(prefix)``: addresses no other test uses.
 """
 
 from __future__ import annotations
@@ -22,12 +38,23 @@ import contextlib
 import dataclasses
 import email
 import email.policy
+import json
 import os
 import re
+import shutil
+import signal
 import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -138,12 +165,18 @@ def client(portal_app: Any) -> Any:
     return portal_app.test_client()
 
 
-def outbox_texts() -> Awaitable[list[tuple[str, str]]]:
-    """(recipient, text) of every queued or sent mail still holding its text."""
+def outbox_texts(secret_key: str | None = None) -> Awaitable[list[tuple[str, str]]]:
+    """(recipient, text) of every queued or sent mail, the text opened (it is sealed while
+    queued, empty once the item ended). ``secret_key``: the portal's
+    (``client.app.extensions["sinetti"].settings.secret_key``) outside an app context."""
     from portal.models import OutboxItem
+    from portal.services.outbox import opened_text
 
     async def fetch() -> list[tuple[str, str]]:
-        return [(item.to_address, item.text) for item in await OutboxItem.all().order_by("id")]
+        return [
+            (item.to_address, opened_text(item, secret_key))
+            for item in await OutboxItem.all().order_by("id")
+        ]
 
     return fetch()
 
@@ -160,24 +193,34 @@ def sign_in(client: Any) -> Callable[[str], Awaitable[str]]:
         csrf = csrf_from(await page.get_data(as_text=True))
         response = await client.post("/", form={"email": address, "csrf_token": csrf})
         assert response.status_code == 200, await response.get_data(as_text=True)
-        link = await _wait_for_link(address, client.app.extensions["sinetti"].settings.data_dir)
+        link = await _wait_for_link(address, client.app.extensions["sinetti"].settings)
         path = "/" + link.split("/", 3)[3]
-        response = await client.get(path)
-        assert response.status_code == 303, response.status_code
+        await continue_with_link(client, path)
         return path
 
     return run
 
 
-async def _wait_for_link(address: str, data_dir: Path) -> str:
+async def continue_with_link(client: Any, path: str) -> Any:
+    """Open a personal link (``/s/…``) and press Continue: signed in; the 303 answer."""
+    page = await client.get(path)
+    assert page.status_code == 200, page.status_code
+    response = await client.post(path, form={"csrf_token": csrf_from(await page.get_data(True))})
+    assert response.status_code == 303, response.status_code
+    return response
+
+
+async def _wait_for_link(address: str, settings: Any) -> str:
     from portal.models import OutboxItem
+    from portal.services.outbox import opened_text
 
     # The registration mail is queued in the same transaction as the link; read it from the
-    # outbox (its text is cleared once delivered, so look in the dev mailbox too).
+    # outbox (sealed while queued, cleared once delivered, so look in the dev mailbox too).
+    # No app context here (the request is over): the settings are passed in.
     for _ in range(100):
         item = await OutboxItem.filter(to_address=address).order_by("-id").first()
         if item is not None and item.text:
-            found = links_in(item.text)
+            found = links_in(opened_text(item, settings.secret_key))
             if found:
                 return found[0]
         if item is not None and not item.text:
@@ -185,8 +228,7 @@ async def _wait_for_link(address: str, data_dir: Path) -> str:
         await asyncio.sleep(0.02)
     from sinetti_devbox import read_mailbox
 
-    # No app context here (the request is over): the data directory is passed in.
-    for entry in reversed(read_mailbox(data_dir)):
+    for entry in reversed(read_mailbox(settings.data_dir)):
         if entry["to"] == address and links_in(entry["text"]):
             return links_in(entry["text"])[0]
     raise AssertionError(f"no registration link for {address}")
@@ -335,3 +377,394 @@ def s3_server() -> Iterator[S3Server]:
     """A real S3 server on loopback for the test session (see :func:`running_s3_server`)."""
     with running_s3_server() as server:
         yield server
+
+
+ALLOWED_RECIPIENT_DOMAINS = "valtori.fi,example.fi"
+MAX_ATTACHMENTS_BYTES = 5 * 1024 * 1024
+MAIL_TIMEOUT = 15.0
+SMS_TIMEOUT = 15.0
+SMS_TOKEN = f"test-sms-{uuid.uuid4().hex}"
+SMS_PATH = "/api/sms"
+SERVER_START_TIMEOUT = 40.0
+SOURCE_ROOT = Path(__file__).resolve().parents[1]  # the checkout (an editable install)
+
+
+# -- a real server for the e2e and concurrency suites: its SMTP server ----------------------
+
+
+P = TypeVar("P")
+
+
+def poll(
+    find: Callable[[], list[P]], count: int, timeout: float, failure: Callable[[list[P]], str]
+) -> list[P]:
+    """``find()`` once it holds at least ``count`` items; after ``timeout`` seconds, fail with
+    ``failure(what was found)``. For the servers of this module, which run in threads of their own
+    (a browser test waits with ``page.wait_for_timeout`` instead, so Playwright's events come)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find()
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(failure(found))
+        time.sleep(0.05)
+
+
+class MailCatcher(SmtpServer):
+    """The captured mail, with polling: the portal's outbox worker delivers in the background."""
+
+    def wait_for(
+        self, address: str, count: int = 1, timeout: float = MAIL_TIMEOUT
+    ) -> list[CapturedMail]:
+        def failure(found: list[CapturedMail]) -> str:
+            seen = sorted({r for m in self.messages for r in m.recipients})
+            return (
+                f"expected {count} mail(s) to {address} within {timeout:.0f} s, got "
+                f"{len(found)}; mail arrived for: {', '.join(seen) or 'nobody'}"
+            )
+
+        return poll(lambda: self.to(address), count, timeout, failure)
+
+    def wait_for_subject(
+        self, address: str, fragment: str, count: int = 1, timeout: float = MAIL_TIMEOUT
+    ) -> list[CapturedMail]:
+        """The mails to ``address`` whose subject contains ``fragment`` (at least ``count``)."""
+
+        def failure(found: list[CapturedMail]) -> str:
+            subjects = [str(m.message["Subject"]) for m in self.to(address)]
+            return (
+                f"expected {count} mail(s) to {address} with {fragment!r} in the subject "
+                f"within {timeout:.0f} s, got {len(found)}; subjects: {subjects}"
+            )
+
+        return poll(
+            lambda: [m for m in self.to(address) if fragment in str(m.message["Subject"])],
+            count,
+            timeout,
+            failure,
+        )
+
+    def personal_link(self, address: str, timeout: float = MAIL_TIMEOUT) -> str:
+        """The ``/s/…`` link of the newest registration mail to ``address``."""
+        mail = self.wait_for(address, timeout=timeout)[-1]
+        links = [link for link in links_in(mail.text()) if "/s/" in link]
+        assert links, f"the registration mail to {address} has no personal link:\n{mail.text()}"
+        return links[0]
+
+
+@pytest.fixture(scope="session")
+def mail() -> Iterator[MailCatcher]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the whole session, like
+    ``smtp_server`` (which is per test, too short-lived for one server process)."""
+    with running_smtp_server(MailCatcher) as server:
+        yield server
+
+
+# -- the SMS gateway ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CapturedSms:
+    """One POST the portal made to the gateway."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any  # the parsed JSON, or the raw text when it was not JSON
+    authorized: bool
+
+    @property
+    def to(self) -> str:
+        return str(self.body.get("to", "")) if isinstance(self.body, dict) else ""
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text", "")) if isinstance(self.body, dict) else ""
+
+
+def e164(number: str) -> str:
+    """``0401234567`` (as a sender types it) → ``+358401234567`` (what the gateway gets)."""
+    number = re.sub(r"[\s\-()]", "", number)
+    return "+358" + number[1:] if number.startswith("0") else number
+
+
+class SmsGatewayServer:
+    """A real HTTP server on 127.0.0.1 that answers like an SMS gateway (``PORTAL_SMS=http``).
+
+    Every POST is recorded in ``requests``; those with the right bearer token, a JSON body and
+    a path of ``SMS_PATH`` are answered 200 and are the delivered ``messages``, anything else
+    is answered 401/400/404 (and the portal's outbox would retry it).
+    """
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.requests: list[CapturedSms] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sms-gateway", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}{SMS_PATH}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body: Any = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    body = raw.decode("utf-8", errors="replace")
+                authorized = self.headers.get("Authorization") == f"Bearer {gateway.token}"
+                captured = CapturedSms(self.path, dict(self.headers.items()), body, authorized)
+                with gateway._lock:
+                    gateway.requests.append(captured)
+                if not authorized:
+                    self._answer(401, {"error": "unauthorized"})
+                elif self.path != SMS_PATH:
+                    self._answer(404, {"error": "not found"})
+                elif not (captured.to and captured.text):
+                    self._answer(400, {"error": "expected JSON with to and text"})
+                else:
+                    self._answer(200, {"status": "queued"})
+
+            def _answer(self, status: int, body: dict[str, str]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: the texts carry PINs
+
+        return Handler
+
+    @property
+    def messages(self) -> list[CapturedSms]:
+        """The SMS the gateway accepted (200)."""
+        with self._lock:
+            return [
+                r for r in self.requests if r.authorized and r.path == SMS_PATH and r.to and r.text
+            ]
+
+    def to(self, number: str) -> list[CapturedSms]:
+        """The accepted SMS to ``number`` (``040…`` or ``+35840…``), oldest first."""
+        wanted = e164(number)
+        return [m for m in self.messages if m.to == wanted]
+
+    def wait_for(
+        self, number: str, count: int = 1, timeout: float = SMS_TIMEOUT
+    ) -> list[CapturedSms]:
+        def failure(found: list[CapturedSms]) -> str:
+            with self._lock:
+                seen = sorted({r.to or "?" for r in self.requests})
+                refused = sum(not r.authorized for r in self.requests)
+            return (
+                f"expected {count} SMS to {e164(number)} within {timeout:.0f} s, got "
+                f"{len(found)}; SMS arrived for: {', '.join(seen) or 'nobody'}"
+                + (f" ({refused} refused for a wrong token)" if refused else "")
+            )
+
+        return poll(lambda: self.to(number), count, timeout, failure)
+
+    def pin(self, number: str) -> str:
+        """The newest 6-digit code in the newest SMS to ``number``."""
+        found = self.to(number)
+        assert found, f"no SMS to {e164(number)}"
+        codes = re.findall(r"(?<!\d)\d{6}(?!\d)", found[-1].text)
+        assert codes, f"no 6-digit PIN in the newest SMS to {e164(number)}: {found[-1].text!r}"
+        return str(codes[-1])
+
+
+@pytest.fixture(scope="session")
+def sms_gateway() -> Iterator[SmsGatewayServer]:
+    """The SMS gateway the portal server posts to, for the whole session."""
+    gateway = SmsGatewayServer(SMS_TOKEN)
+    gateway.start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+# -- the portal server -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PortalServer:
+    url: str
+    data_dir: Path
+    log_path: Path
+    database_url: str = ""  # PORTAL_DATABASE_URL when set, else SQLite in ``data_dir``
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "sinetti.sqlite3"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the server's SQLite database (committed at once)."""
+        with contextlib.closing(sqlite3.connect(self.database, timeout=10)) as conn, conn:
+            return conn.execute(query, params).fetchall()
+
+    def stored_files(self) -> list[Path]:
+        """Every file the ``local`` storage backend holds."""
+        root = self.data_dir / "files"
+        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _sinetti_command() -> str:
+    beside_python = Path(sys.executable).with_name("sinetti")
+    found = str(beside_python) if beside_python.exists() else shutil.which("sinetti")
+    assert found, "the `sinetti` command is not installed (pip install -e .)"
+    return found
+
+
+def _end_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (Hypercorn's workers included), SIGKILL after
+    10 s; only the group this module started, by its id."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+SERVER_LOGS: list[Path] = []
+
+
+def server_env(
+    port: int, data_dir: Path, mail: MailCatcher, sms_gateway: SmsGatewayServer
+) -> dict[str, str]:
+    """The environment of a test server: no PORTAL_* of the caller's, loopback mail and SMS,
+    the 5 MiB limit (override it with ``extra_env``)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
+    env.update(
+        PORTAL_DATA_DIR=str(data_dir),
+        PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
+        PORTAL_MAIL="smtp",
+        PORTAL_SMTP_HOST=mail.host,
+        PORTAL_SMTP_PORT=str(mail.port),
+        PORTAL_MAIL_FROM="sinetti@valtori.fi",
+        PORTAL_SMS="http",
+        PORTAL_SMS_HTTP_URL=sms_gateway.url,
+        PORTAL_SMS_HTTP_TOKEN=sms_gateway.token,
+        PORTAL_ALLOWED_RECIPIENT_DOMAINS=ALLOWED_RECIPIENT_DOMAINS,
+        PORTAL_MAX_ATTACHMENTS_BYTES=str(MAX_ATTACHMENTS_BYTES),
+        PORTAL_OUTBOX_POLL_SECONDS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@contextlib.contextmanager
+def running_portal_server(
+    mail: MailCatcher,
+    sms_gateway: SmsGatewayServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str = "portal",
+    extra_env: dict[str, str] | None = None,
+    serve_args: Sequence[str] = (),
+) -> Iterator[PortalServer]:
+    """``sinetti migrate`` then ``sinetti serve`` on a free loopback port until the block ends,
+    with :func:`server_env` and ``extra_env`` (``PORTAL_MAX_ATTACHMENTS_BYTES``,
+    ``PORTAL_STORAGE``, ``PORTAL_DATABASE_URL``, …) and more ``serve_args`` (``--workers``).
+    The server runs in a process group of its own (its workers too), ended as a whole at the
+    end. Its log is attached to the report of a test that fails meanwhile."""
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp(f"{name}-data")
+    log_path = data_dir.parent / f"sinetti-{name}.log"
+    env = server_env(port, data_dir, mail, sms_gateway)
+    env.update(extra_env or {})
+    sinetti = _sinetti_command()
+    migrated = subprocess.run(  # noqa: S603 - our own command, no shell
+        [sinetti, "migrate"], env=env, cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=120
+    )
+    if migrated.returncode != 0:
+        pytest.fail(
+            f"`sinetti migrate` failed ({migrated.returncode}):\n{migrated.stdout}{migrated.stderr}"
+        )
+
+    server = PortalServer(
+        f"http://127.0.0.1:{port}", data_dir, log_path, env.get("PORTAL_DATABASE_URL", "")
+    )
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own command, no shell
+            [
+                *(sinetti, "serve", "--no-migrate", "--host", "127.0.0.1", "--port", str(port)),
+                *serve_args,
+            ],
+            env=env,
+            cwd=SOURCE_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own: its workers end with it
+        )
+    SERVER_LOGS.append(log_path)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not _answers(server.url + "/"):
+            if process.poll() is not None:
+                pytest.fail(f"the server exited with {process.returncode}:\n{server.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the server did not answer in {SERVER_START_TIMEOUT:.0f} s:\n{server.log()}"
+                )
+            time.sleep(0.1)
+        yield server
+    finally:
+        _end_process_group(process)
+        SERVER_LOGS.remove(log_path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the tail of the server's log to the report of a failed test."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    for log_path in SERVER_LOGS:
+        if log_path.exists():
+            lines = log_path.read_text(errors="replace").splitlines()
+            report.sections.append(
+                (f"{log_path.stem} server log (last 80 lines)", "\n".join(lines[-80:]))
+            )
+
+
+def new_address(prefix: str) -> str:
+    """A sender address no other test uses (tests stay independent of each other)."""
+    return f"{prefix}.{uuid.uuid4().hex[:10]}@example.com"
+
+
+def new_recipient(prefix: str, domain: str = "valtori.fi") -> str:
+    """A recipient address at an allowed domain that no other test uses."""
+    return f"{prefix}.{uuid.uuid4().hex[:6]}@{domain}"

@@ -8,6 +8,8 @@ from markupsafe import Markup
 from quart import Response, current_app, request
 from quart import redirect as quart_redirect
 
+from portal import proxies
+
 
 def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true" and not request.headers.get(
@@ -27,7 +29,9 @@ async def render_page(template_name: str, status: int = 200, **context: Any) -> 
         ctx = template.new_context(context)
         blocks: Any = template.blocks
         title = "".join([part async for part in blocks["title"](ctx)])
-        content = "".join([part async for part in blocks["content"](ctx)])
+        content = await current_app.jinja_env.get_template("_signed_in.html").render_async(
+            context
+        ) + "".join([part async for part in blocks["content"](ctx)])
         # Both blocks are output of the autoescaping template: already safe HTML.
         safe_title, safe_content = Markup(title.strip()), Markup(content)  # noqa: S704
         html: str = Markup("<title>{} – {}</title>\n{}").format(
@@ -50,5 +54,15 @@ def redirect(location: str) -> Any:
 
 
 def client_ip() -> str:
-    """The client's address as Hypercorn sees it (behind a proxy, configure the proxy-fix)."""
-    return request.remote_addr or "unknown"
+    """The client's address: the peer's, or behind ``PORTAL_TRUSTED_PROXIES`` the one those
+    proxies report (:mod:`portal.proxies`). Per-address limits count what this returns."""
+    peer = request.remote_addr or "unknown"
+    trusted = current_app.extensions["sinetti"].settings.trusted_proxies
+    if not trusted:
+        return peer  # no proxy is believed: the headers are anybody's to write
+    return proxies.client_address(
+        peer,
+        request.headers.getlist("X-Forwarded-For"),
+        request.headers.getlist("Forwarded"),
+        proxies.parse_networks(trusted),
+    )

@@ -1,14 +1,17 @@
 """The database models, one module per aggregate."""
 
+from portal.models.guard import Guard
 from portal.models.message import AccessCode, Attachment, Message, MessageStatus, Recipient
 from portal.models.outbox import Channel, OutboxItem, OutboxStatus
 from portal.models.sender import RegistrationEvent, Sender, SenderLink
+from portal.models.session import WebSession
 from portal.models.upload import Upload
 
 __all__ = [
     "AccessCode",
     "Attachment",
     "Channel",
+    "Guard",
     "Message",
     "MessageStatus",
     "OutboxItem",
@@ -18,4 +21,5 @@ __all__ = [
     "Sender",
     "SenderLink",
     "Upload",
+    "WebSession",
 ]

@@ -28,6 +28,9 @@ class Message(Model):
     locale = fields.CharField(max_length=8, default="fi")
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
+    # Bytes of multipart form bodies being received into this draft right now: reserved
+    # against the limit before the first byte is stored, released when the request ends.
+    inflight_bytes = fields.BigIntField(default=0)
     # Set on a secure reply: the message it answers.
     reply_to: fields.ForeignKeyNullableRelation["Message"] = fields.ForeignKeyField(
         "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL

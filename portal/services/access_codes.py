@@ -17,12 +17,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from portal.context import portal
 from portal.i18n import _, ngettext
 from portal.models import AccessCode, OutboxItem, OutboxStatus, Recipient
-from portal.services import access, clock, outbox
+from portal.services import access, atomic, clock, outbox
 from portal.verification.base import Outcome, Step
 
 if TYPE_CHECKING:
@@ -76,10 +75,28 @@ def _daily_limit_reached() -> Outcome:
     )
 
 
+def _guard(recipient: Recipient) -> str:
+    return f"recipient:{recipient.id}"
+
+
+async def _locked_now(recipient: Recipient) -> bool:
+    """Whether the link is locked, read inside the recipient's guard (not from ``recipient``,
+    which may have been loaded before another request locked it)."""
+    locked = await Recipient.filter(id=recipient.id, locked_at__isnull=False).exists()
+    if locked and recipient.locked_at is None:
+        recipient.locked_at = clock.now()
+    return locked
+
+
 async def _issue(
     provider: CodeVerificationProvider, recipient: Recipient, locale: str
 ) -> Outcome | None:
-    """Send a new code; an outcome when the daily limit refuses it."""
+    """Send a new code; an outcome when the daily limit refuses it.
+
+    Runs inside the recipient's guard (see :func:`start` and :func:`resend`): the count of
+    today's codes and the new code are one atomic step, so parallel requests cannot pass the
+    daily limit together.
+    """
     current = clock.now()
     today = await AccessCode.filter(
         recipient_id=recipient.id, created_at__gte=current - DAY
@@ -87,26 +104,33 @@ async def _issue(
     if today >= provider.policy.daily_limit:
         return _daily_limit_reached()
     code = new_code(provider.policy.length)
-    async with in_transaction():
-        item = await provider.deliver(recipient, code, locale)
-        await AccessCode.create(
-            recipient_id=recipient.id,
-            code_hash=code_hash(recipient.id, code),
-            created_at=current,
-            expires_at=current + provider.policy.valid,
-            delivery_id=item.id,
-        )
-    outbox.wake()
+    item = await provider.deliver(recipient, code, locale)
+    await AccessCode.create(
+        recipient_id=recipient.id,
+        code_hash=code_hash(recipient.id, code),
+        created_at=current,
+        expires_at=current + provider.policy.valid,
+        delivery_id=item.id,
+    )
     return None
 
 
 async def start(provider: CodeVerificationProvider, recipient: Recipient, locale: str) -> Outcome:
-    """Open message: send a code unless one that can still be used is on its way."""
-    current = await _newest(recipient)
-    if current is None or current.expires_at <= clock.now():
-        refused = await _issue(provider, recipient, locale)
-        if refused is not None:
-            return refused
+    """Open message: send a code unless one that can still be used is on its way.
+
+    Fifty parallel presses send one code: the look for a usable code and the new code happen
+    under the recipient's guard, so the second press finds the first one's code.
+    """
+    async with atomic.serialized(_guard(recipient)):
+        if await _locked_now(recipient):
+            return Outcome(Step.LOCKED, status=403)
+        current = await _newest(recipient)
+        refused = None
+        if current is None or current.expires_at <= clock.now():
+            refused = await _issue(provider, recipient, locale)
+    if refused is not None:
+        return refused
+    outbox.wake()
     return await show(provider, recipient)
 
 
@@ -131,29 +155,34 @@ def _expired() -> str:
 
 
 async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: str) -> Outcome:
-    """Check an answer in constant time; count wrong ones and lock at the limit."""
-    if recipient.locked_at is not None:
-        return Outcome(Step.LOCKED, status=403)
-    code = await _newest(recipient)
-    if code is None:
-        return Outcome(Step.START_OVER)
+    """Check an answer in constant time; count wrong ones and lock at the limit.
+
+    The lock state, the count, the comparison and its consequence (the code used, or the try
+    counted and perhaps the lock set) are one atomic step under the recipient's guard: of any
+    number of parallel guesses at most ``max_tries`` are ever compared, and once the lock is
+    set no guess, not even one already in flight, can open the message.
+    """
     given = normalise(raw)
     if not given:
         return _challenge(provider, recipient, _("Enter the code."), 400)
-    if code.expires_at <= clock.now():
-        return _challenge(provider, recipient, _expired(), 400)
-    if hmac.compare_digest(code_hash(recipient.id, given), code.code_hash):
-        used = await AccessCode.filter(id=code.id, used_at__isnull=True).update(used_at=clock.now())
-        if used:
+    async with atomic.serialized(_guard(recipient)):
+        if await _locked_now(recipient):
+            return Outcome(Step.LOCKED, status=403)
+        code = await _newest(recipient)
+        if code is None:
+            return Outcome(Step.START_OVER)
+        if code.expires_at <= clock.now():
+            return _challenge(provider, recipient, _expired(), 400)
+        if hmac.compare_digest(code_hash(recipient.id, given), code.code_hash):
+            await AccessCode.filter(id=code.id).update(used_at=clock.now())
             await Recipient.filter(id=recipient.id).update(failed_attempts=0)
             return Outcome.verified()
-        return Outcome(Step.START_OVER)  # the same code was just used by another request
-    await Recipient.filter(id=recipient.id).update(failed_attempts=F("failed_attempts") + 1)
-    failed = await Recipient.filter(id=recipient.id).values_list("failed_attempts", flat=True)
-    tries_left = provider.policy.max_tries - int(failed[0])  # type: ignore[call-overload]
-    if tries_left <= 0:
-        await access.lock(recipient)
-        return Outcome(Step.LOCKED, status=403)
+        await Recipient.filter(id=recipient.id).update(failed_attempts=F("failed_attempts") + 1)
+        failed = await Recipient.filter(id=recipient.id).values_list("failed_attempts", flat=True)
+        tries_left = provider.policy.max_tries - int(failed[0])  # type: ignore[call-overload]
+        if tries_left <= 0:
+            await access.lock(recipient)  # in this transaction: the lock and the count together
+            return Outcome(Step.LOCKED, status=403)
     text = ngettext(
         "The code is wrong. You have %(count)d try left.",
         "The code is wrong. You have %(count)d tries left.",
@@ -163,19 +192,31 @@ async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: 
 
 
 async def resend(provider: CodeVerificationProvider, recipient: Recipient, locale: str) -> Outcome:
-    """Send a new code, at most once per ``resend_after`` and ``daily_limit`` a day."""
-    newest = await _newest(recipient, unused=False)
-    if newest is not None:
-        wait = newest.created_at + provider.policy.resend_after - clock.now()
+    """Send a new code, at most once per ``resend_after`` and ``daily_limit`` a day.
+
+    The cooldown check and the new code are one atomic step under the recipient's guard.
+    """
+    async with atomic.serialized(_guard(recipient)):
+        if await _locked_now(recipient):
+            return Outcome(Step.LOCKED, status=403)
+        newest = await _newest(recipient, unused=False)
+        wait = (
+            newest.created_at + provider.policy.resend_after - clock.now()
+            if newest is not None
+            else None
+        )
+        refused = None
+        if wait is None or wait.total_seconds() <= 0:
+            refused = await _issue(provider, recipient, locale)
+    if wait is not None and wait.total_seconds() > 0:
         seconds = int(wait.total_seconds()) + 1
-        if wait.total_seconds() > 0:
-            text = ngettext(
-                "You can ask for a new code in %(count)d second.",
-                "You can ask for a new code in %(count)d seconds.",
-                seconds,
-            ) % {"count": seconds}
-            return _challenge(provider, recipient, text, 429)
-    refused = await _issue(provider, recipient, locale)
+        text = ngettext(
+            "You can ask for a new code in %(count)d second.",
+            "You can ask for a new code in %(count)d seconds.",
+            seconds,
+        ) % {"count": seconds}
+        return _challenge(provider, recipient, text, 429)
     if refused is not None:
         return refused
+    outbox.wake()
     return _challenge(provider, recipient, notice=_("A new code has been sent."))

@@ -16,7 +16,6 @@ Uploads that stop for longer than ``upload_abandon_hours`` are cleaned up.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
@@ -24,15 +23,11 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from tortoise.functions import Sum
-from tortoise.transactions import in_transaction
-
 from portal.config import MB, Settings
 from portal.models import Attachment, Message, Upload
-from portal.services import checksums, clock, compose
-from portal.services.compose import ComposeForm
+from portal.services import checksums, clock, compose, drafts
 from portal.services.files import safe_filename
-from portal.services.uploads import StoredFile, new_storage_key
+from portal.services.uploads import StoredFile, abort_stored, new_storage_key
 from portal.storage.base import StorageBackend
 
 log = logging.getLogger(__name__)
@@ -54,30 +49,23 @@ class ChunkRefused(Exception):
         self.offset = offset
 
 
-async def pending_bytes(draft: Message | None) -> int:
-    """The announced size of the draft's unfinished uploads."""
-    if draft is None:
-        return 0
-    row = await Upload.filter(message_id=draft.id).annotate(total=Sum("size")).values("total")
-    return int(row[0]["total"] or 0) if row else 0
-
-
 async def unfinished(draft: Message | None) -> list[Upload]:
     if draft is None:
         return []
     return list(await Upload.filter(message_id=draft.id).order_by("created_at"))
 
 
-async def room_left(settings: Settings, draft: Message | None) -> int:
-    used = await compose.attached_bytes(draft) + await pending_bytes(draft)
-    return settings.max_attachments_bytes - used
+def _refused(closed_or_full: drafts.DraftClosed | drafts.NoRoom) -> ChunkRefused:
+    if isinstance(closed_or_full, drafts.DraftClosed):
+        return ChunkRefused(409, "sent")
+    return ChunkRefused(413, "too-large" if closed_or_full.limit == "message" else "quota")
 
 
 async def begin(
     settings: Settings,
     storage: StorageBackend,
     sender_id: int,
-    draft: Message | None,
+    draft_id: str | None,
     *,
     filename: str,
     size: int,
@@ -87,49 +75,68 @@ async def begin(
 ) -> tuple[Message, Upload | Attachment]:
     """Announce a file. The same file announced again continues its unfinished upload.
 
-    Returns the draft (made when there was none) and the upload, or the attachment at once
-    for an empty file.
+    The announced size is reserved on the draft (made when there is none) in one atomic step
+    with the check that it fits (see :mod:`portal.services.drafts`): the upload row *is* the
+    reservation, released when it becomes an attachment or is aborted. Returns the draft and
+    the upload, or the attachment at once for an empty file.
     """
     if size < 0:
         raise ChunkRefused(400, "size")
     fingerprint = fingerprint[:400]
-    if draft is not None:
-        existing = await Upload.get_or_none(message_id=draft.id, fingerprint=fingerprint)
-        if existing is not None:
-            return draft, existing
-    if size > await room_left(settings, draft):
-        raise ChunkRefused(413, "too-large")
-    if draft is None:
-        draft = await compose.save_draft(sender_id, None, ComposeForm(), [], locale)
     name = safe_filename(filename)
     content_type = content_type[:255] or "application/octet-stream"
     if size == 0:
-        return draft, await _store_empty(storage, draft, name, content_type)
-    key = new_storage_key()
-    backend_id = await storage.start_upload(key)
-    upload = await Upload.create(
-        message_id=draft.id,
-        filename=name,
-        content_type=content_type,
-        fingerprint=fingerprint,
-        size=size,
-        chunk_size=CHUNK_SIZE,
-        storage_key=key,
-        backend_upload_id=backend_id,
-        updated_at=clock.now(),
-    )
+        return await _store_empty(storage, sender_id, draft_id, name, content_type, locale)
+    try:
+        async with drafts.editing(sender_id, draft_id, locale) as draft:
+            existing = await Upload.get_or_none(message_id=draft.id, fingerprint=fingerprint)
+            if existing is not None:
+                return draft, existing
+            await drafts.ensure_room(settings, draft, size)
+            upload = await Upload.create(
+                message_id=draft.id,
+                filename=name,
+                content_type=content_type,
+                fingerprint=fingerprint,
+                size=size,
+                chunk_size=CHUNK_SIZE,
+                storage_key=new_storage_key(),
+                backend_upload_id="",
+                updated_at=clock.now(),
+            )
+    except (drafts.DraftClosed, drafts.NoRoom) as refused:
+        raise _refused(refused) from None
+    # The storage backend is asked only once the room is reserved (and outside the guard).
+    try:
+        upload.backend_upload_id = await storage.start_upload(upload.storage_key)
+    except BaseException:
+        await Upload.filter(id=upload.id).delete()
+        raise
+    if not await Upload.filter(id=upload.id).update(backend_upload_id=upload.backend_upload_id):
+        await abort_stored(storage, upload)  # the draft was cancelled meanwhile
+        raise ChunkRefused(409, "sent")
     _hashes[upload.id] = (0, hashlib.sha256())
     return draft, upload
 
 
 async def _store_empty(
-    storage: StorageBackend, draft: Message, name: str, content_type: str
-) -> Attachment:
+    storage: StorageBackend,
+    sender_id: int,
+    draft_id: str | None,
+    name: str,
+    content_type: str,
+    locale: str,
+) -> tuple[Message, Attachment]:
     key = new_storage_key()
     writer = await storage.writer(key)
     await writer.commit()
     empty = StoredFile(name, content_type, key, 0, 0, hashlib.sha256().hexdigest())
-    return await compose.attach(draft.id, empty)
+    try:
+        async with drafts.editing(sender_id, draft_id, locale) as draft:
+            return draft, await compose.attach(draft.id, empty)
+    except drafts.DraftClosed:
+        await storage.delete(key)
+        raise ChunkRefused(409, "sent") from None
 
 
 def expected_length(upload: Upload, offset: int) -> int:
@@ -138,12 +145,20 @@ def expected_length(upload: Upload, offset: int) -> int:
 
 async def receive(
     storage: StorageBackend,
+    sender_id: int,
     upload: Upload,
     offset: int,
     length: int | None,
     body: AsyncIterable[bytes],
 ) -> Upload | Attachment:
-    """Take one chunk starting at ``offset``; the attachment once the last one arrived."""
+    """Take one chunk starting at ``offset``; the attachment once the last one arrived.
+
+    The upload row belongs to an unsent draft (Send refuses a draft with unfinished uploads,
+    and Cancel deletes them): a chunk for an upload that is gone is refused and what it
+    stored thrown away.
+    """
+    if not upload.backend_upload_id:
+        raise ChunkRefused(409, "offset", 0)  # announced a moment ago, not started yet
     if offset != upload.received:
         raise ChunkRefused(409, "offset", upload.received)
     expected = expected_length(upload, offset)
@@ -173,20 +188,24 @@ async def receive(
     moved = await Upload.filter(id=upload.id, received=offset).update(
         received=offset + counted, crc32=crc, part_tags=tags, updated_at=clock.now()
     )
-    if not moved:  # another request took this chunk meanwhile
+    if not moved:  # another request took this chunk meanwhile, or the upload was stopped
         current = await Upload.get_or_none(id=upload.id)
-        raise ChunkRefused(409, "offset", current.received if current else None)
+        if current is None:
+            _hashes.pop(upload.id, None)
+            await abort_stored(storage, upload)
+            raise ChunkRefused(404, "gone")
+        raise ChunkRefused(409, "offset", current.received)
     upload.received, upload.crc32, upload.part_tags = offset + counted, crc, tags
     if sha is not None:
         _hashes[upload.id] = (upload.received, sha)
     else:
         _hashes.pop(upload.id, None)
     if upload.received == upload.size:
-        return await _finish(storage, upload)
+        return await _finish(storage, sender_id, upload)
     return upload
 
 
-async def _finish(storage: StorageBackend, upload: Upload) -> Attachment:
+async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> Attachment:
     await storage.complete_upload(upload.storage_key, upload.backend_upload_id, upload.part_tags)
     known = _hashes.pop(upload.id, None)
     if known is not None and known[0] == upload.size:
@@ -205,25 +224,24 @@ async def _finish(storage: StorageBackend, upload: Upload) -> Attachment:
         upload.crc32,
         sha256,
     )
-    async with in_transaction():
-        attachment = await compose.attach(upload.message_id, stored, upload.id)
-        await upload.delete()
-    return attachment
+    # The upload row turns into the attachment in one step under the sender's guard: its
+    # reservation becomes the attachment's bytes, and a draft cancelled meanwhile (the row is
+    # gone) gets nothing; the stored object is then thrown away.
+    try:
+        async with drafts.editing(sender_id, str(upload.message_id), create=False) as draft:
+            if await Upload.filter(id=upload.id).delete():
+                return await compose.attach(draft.id, stored, upload.id)
+    except drafts.DraftClosed:
+        pass
+    await storage.delete(upload.storage_key)
+    raise ChunkRefused(404, "gone")
 
 
 async def abort(storage: StorageBackend, upload: Upload) -> None:
-    """Stop an upload and throw away what it stored."""
+    """Stop an upload (its reserved size is free again) and throw away what it stored."""
     _hashes.pop(upload.id, None)
-    await upload.delete()
-    try:
-        await storage.abort_upload(upload.storage_key, upload.backend_upload_id)
-    except Exception:
-        log.exception("could not abort the stored parts of upload %s", upload.id)
-
-
-async def abort_all(storage: StorageBackend, draft: Message) -> None:
-    for upload in await unfinished(draft):
-        await abort(storage, upload)
+    await Upload.filter(id=upload.id).delete()
+    await abort_stored(storage, upload)
 
 
 async def clean_up_abandoned(storage: StorageBackend, hours: int) -> int:
@@ -235,18 +253,6 @@ async def clean_up_abandoned(storage: StorageBackend, hours: int) -> int:
     if stale:
         log.info("cleaned up %d abandoned upload(s)", len(stale))
     return len(stale)
-
-
-async def run_cleaner(storage: StorageBackend, hours: int, every_seconds: float) -> None:
-    """Clean up abandoned uploads now and then, forever (a background task of the server)."""
-    while True:
-        try:
-            await clean_up_abandoned(storage, hours)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("cleaning up abandoned uploads failed; will retry")
-        await asyncio.sleep(every_seconds)
 
 
 def _is_uuid(text: str) -> bool:

@@ -11,16 +11,15 @@ import dataclasses
 import logging
 import uuid
 
-from tortoise.transactions import in_transaction
-
 from portal.config import Settings
 from portal.i18n import _
-from portal.models import Attachment, Message, MessageStatus, Recipient, Sender
+from portal.models import Attachment, Message, MessageStatus, Recipient, Sender, Upload
 from portal.security import hash_token, new_token
-from portal.services import clock, notifications, outbox
+from portal.services import clock, drafts, notifications, outbox
 from portal.services.files import safe_filename
 from portal.services.recipients import ParsedRecipient, parse_recipients
-from portal.services.uploads import StoredFile
+from portal.services.text import has_control_characters
+from portal.services.uploads import StoredFile, abort_stored
 from portal.storage.base import StorageBackend
 
 log = logging.getLogger(__name__)
@@ -68,6 +67,7 @@ def validate(settings: Settings, form: ComposeForm) -> Validated:
         allowed_domains=settings.allowed_recipient_domains,
         phone_suffix=settings.phone_suffix,
         max_recipients=settings.max_recipients,
+        sms_regions=settings.sms_allowed_regions,
     )
     if parsed.errors:
         errors["recipients"] = parsed.errors
@@ -77,41 +77,44 @@ def validate(settings: Settings, form: ComposeForm) -> Validated:
         errors["subject"] = [
             _("The subject can be at most %(count)d characters.") % {"count": MAX_SUBJECT}
         ]
+    elif has_control_characters(form.subject, multiline=False):
+        errors["subject"] = [_("The subject contains characters that cannot be used.")]
     if len(form.body) > MAX_TEXT:
         errors["body"] = [_("The message is too long.")]
+    elif has_control_characters(form.body, multiline=True):
+        errors["body"] = [_("The message contains characters that cannot be used.")]
     if len(form.signature) > MAX_TEXT:
         errors["signature"] = [_("The signature is too long.")]
+    elif has_control_characters(form.signature, multiline=True):
+        errors["signature"] = [_("The signature contains characters that cannot be used.")]
     return Validated(errors, parsed.recipients)
 
 
-async def get_draft(sender_id: int, draft_id: str | None) -> Message | None:
-    if not draft_id:
-        return None
-    try:
-        uuid.UUID(draft_id)
-    except ValueError:
-        return None
-    return await Message.get_or_none(id=draft_id, sender_id=sender_id, status=MessageStatus.DRAFT)
-
-
-async def attached_bytes(draft: Message | None) -> int:
-    if draft is None:
-        return 0
-    sizes = await Attachment.filter(message_id=draft.id).values_list("size", flat=True)
-    return sum(int(size) for size in sizes)  # type: ignore[call-overload]
+class UploadsUnfinished(Exception):
+    """Send was refused: files of the draft are still being uploaded."""
 
 
 async def save_draft(
-    sender_id: int, draft: Message | None, form: ComposeForm, files: list[StoredFile], locale: str
+    sender_id: int,
+    draft_id: str | None,
+    form: ComposeForm,
+    files: list[StoredFile],
+    locale: str,
+    reservation: drafts.Reservation | None = None,
 ) -> Message:
-    """Keep the form and newly uploaded files on the draft (made when there is none)."""
-    async with in_transaction():
-        if draft is None:
-            draft = await Message.create(sender_id=sender_id, locale=locale)
+    """Keep the form and newly uploaded files on the draft (made when there is none).
+
+    Raises :class:`drafts.DraftClosed` when the draft was sent meanwhile (the caller deletes
+    ``files``); ``reservation`` is released in the same step as the files are attached.
+    """
+    async with drafts.editing(sender_id, draft_id, locale, reservation=reservation) as draft:
         _apply(draft, form, locale)
-        await draft.save()
+        await draft.save(update_fields=FORM_FIELDS)
         await _attach(draft, files)
     return draft
+
+
+FORM_FIELDS = ["recipients_text", "subject", "body", "signature", "read_receipt", "locale"]
 
 
 def _apply(draft: Message, form: ComposeForm, locale: str) -> None:
@@ -126,7 +129,11 @@ def _apply(draft: Message, form: ComposeForm, locale: str) -> None:
 async def attach(
     message_id: uuid.UUID, stored: StoredFile, upload_id: uuid.UUID | None = None
 ) -> Attachment:
-    """Record a stored file as an attachment (``upload_id``: the chunked upload it came from)."""
+    """Record a stored file as an attachment (``upload_id``: the chunked upload it came from).
+
+    Only inside :func:`drafts.editing` of the message: that is what keeps a sent message from
+    getting new attachments.
+    """
     return await Attachment.create(
         message_id=message_id,
         filename=safe_filename(stored.filename),
@@ -147,24 +154,30 @@ async def _attach(draft: Message, files: list[StoredFile]) -> None:
 async def send(
     settings: Settings,
     sender: Sender,
-    draft: Message | None,
+    draft_id: str | None,
     form: ComposeForm,
     recipients: list[ParsedRecipient],
     files: list[StoredFile],
     locale: str,
+    reservation: drafts.Reservation | None = None,
     reply_to: Message | None = None,
 ) -> Message:
-    """Store the message with recipients and attachments and queue notifications, at once.
+    """Turn the draft into a sent message with recipients, attachments and notifications, at
+    once and exactly once.
 
-    ``reply_to`` makes it a secure reply to that message (its notification says so).
+    Under the sender's guard: a draft that was sent meanwhile raises
+    :class:`drafts.DraftClosed` (a second Send in parallel makes no second message), a draft
+    with unfinished uploads raises :class:`UploadsUnfinished`. ``reply_to`` makes it a secure
+    reply to that message (its notification says so).
     """
-    async with in_transaction():
-        message = draft or await Message.create(sender_id=sender.id, locale=locale)
+    async with drafts.editing(sender.id, draft_id, locale, reservation=reservation) as message:
+        if await Upload.filter(message_id=message.id).exists():
+            raise UploadsUnfinished()
         _apply(message, form, locale)
         message.status = MessageStatus.SENT
         message.sent_at = clock.now()
         message.reply_to = reply_to
-        await message.save()
+        await message.save(update_fields=[*FORM_FIELDS, "status", "sent_at", "reply_to_id"])
         await _attach(message, files)
         for parsed in recipients:
             token = new_token()
@@ -184,29 +197,58 @@ async def send(
     return message
 
 
-async def remove_attachment(storage: StorageBackend, draft: Message, attachment_id: int) -> bool:
-    attachment = await Attachment.get_or_none(id=attachment_id, message_id=draft.id)
-    if attachment is None:
+async def remove_attachment(
+    storage: StorageBackend, sender_id: int, draft_id: str | None, attachment_id: int
+) -> bool:
+    """Remove a file from the sender's draft (never from a sent message)."""
+    try:
+        async with drafts.editing(sender_id, draft_id, create=False) as draft:
+            attachment = await Attachment.get_or_none(id=attachment_id, message_id=draft.id)
+            if attachment is None:
+                return False
+            await attachment.delete()
+    except drafts.DraftClosed:
         return False
-    await attachment.delete()
-    await storage.delete(attachment.storage_key)
+    await _delete_stored(storage, [attachment.storage_key], "remove")
     return True
 
 
-async def discard(storage: StorageBackend, draft: Message | None) -> None:
-    """Cancel: delete the draft, every file uploaded for it and its unfinished uploads."""
-    if draft is None:
-        return
-    from portal.services import chunked  # chunked builds on this module
+async def discard(storage: StorageBackend, sender_id: int, draft_id: str | None) -> bool:
+    """Cancel: delete the draft, every file uploaded for it and its unfinished uploads.
 
-    await chunked.abort_all(storage, draft)
-    keys = await Attachment.filter(message_id=draft.id).values_list("storage_key", flat=True)
-    await draft.delete()
+    A draft that was sent meanwhile is left alone (False).
+    """
+    try:
+        async with drafts.editing(sender_id, draft_id, create=False) as draft:
+            uploads = list(await Upload.filter(message_id=draft.id))
+            keys = await Attachment.filter(message_id=draft.id).values_list(
+                "storage_key", flat=True
+            )
+            await draft.delete()  # its attachments and uploads go with it (cascade)
+    except drafts.DraftClosed:
+        return False
+    for upload in uploads:
+        await abort_stored(storage, upload)
+    await _delete_stored(storage, [str(key) for key in keys], "cancel")
+    return True
+
+
+async def _delete_stored(storage: StorageBackend, keys: list[str], why: str) -> None:
     for key in keys:
         try:
-            await storage.delete(str(key))
+            await storage.delete(key)
         except Exception:
-            log.exception("cancel: could not delete stored file %s; delete it by hand", key)
+            log.exception("%s: could not delete stored file %s; delete it by hand", why, key)
+
+
+async def expire_drafts(settings: Settings, storage: StorageBackend) -> int:
+    """Delete drafts older than ``draft_hours`` with their files; return how many."""
+    count = 0
+    for draft in await drafts.expired(settings):
+        count += await discard(storage, draft.sender_id, str(draft.id))  # type: ignore[attr-defined]
+    if count:
+        log.info("deleted %d expired draft(s)", count)
+    return count
 
 
 async def sent_message(sender_id: int, message_id: str) -> Message | None:

@@ -10,12 +10,11 @@ from datetime import timedelta
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
-from tortoise.transactions import in_transaction
 
 from portal.config import Settings
 from portal.models import RegistrationEvent, Sender, SenderLink
 from portal.security import hash_token, new_token
-from portal.services import clock, notifications, outbox
+from portal.services import atomic, clock, notifications, outbox
 
 
 class RegistrationRefused(Exception):
@@ -59,37 +58,53 @@ async def register(settings: Settings, raw_email: str, client_ip: str, locale: s
     the ``sender_registered`` hook, never for the response.
     """
     email = normalise_address(raw_email)
-    current = clock.now()
-    per_address = await RegistrationEvent.filter(
-        email=email.lower(), created_at__gte=current - timedelta(days=1)
-    ).count()
-    if per_address >= settings.registrations_per_address_per_day:
-        raise RegistrationRefused(RegistrationRefused.Reason.ADDRESS_LIMIT)
-    per_client = await RegistrationEvent.filter(
-        client_ip=client_ip, created_at__gte=current - timedelta(hours=1)
-    ).count()
-    if per_client >= settings.registrations_per_ip_per_hour:
-        raise RegistrationRefused(RegistrationRefused.Reason.CLIENT_LIMIT)
-
+    address = email.lower()
     token = new_token()
-    async with in_transaction():
-        sender, created = await Sender.get_or_create(email=email.lower())
+    # The counts and the new event are one atomic step under the guards of the address and
+    # the client: parallel registrations cannot pass a limit together.
+    async with atomic.serialized(f"registration-address:{address}", f"registration-ip:{client_ip}"):
+        current = clock.now()
+        per_address = await RegistrationEvent.filter(
+            email=address, created_at__gte=current - timedelta(days=1)
+        ).count()
+        if per_address >= settings.registrations_per_address_per_day:
+            raise RegistrationRefused(RegistrationRefused.Reason.ADDRESS_LIMIT)
+        per_client = await RegistrationEvent.filter(
+            client_ip=client_ip, created_at__gte=current - timedelta(hours=1)
+        ).count()
+        if per_client >= settings.registrations_per_ip_per_hour:
+            raise RegistrationRefused(RegistrationRefused.Reason.CLIENT_LIMIT)
+        sender, created = await Sender.get_or_create(email=address)
         await SenderLink.create(sender=sender, token_hash=hash_token(token), last_used_at=current)
-        await RegistrationEvent.create(email=email.lower(), client_ip=client_ip)
+        await RegistrationEvent.create(email=address, client_ip=client_ip)
         mail = await notifications.registration_mail(settings, email, token, locale)
         await outbox.enqueue_mail(mail)
     outbox.wake()
     return Registration(email=email, new_sender=created)
 
 
-async def authenticate(settings: Settings, token: str) -> Sender:
-    """The sender of a personal link; using it slides its validity forward."""
+async def _valid_link(settings: Settings, token: str) -> SenderLink:
     link = await SenderLink.get_or_none(token_hash=hash_token(token)).prefetch_related("sender")
     if link is None:
         raise LinkInvalid(expired=False)
-    current = clock.now()
-    if link.last_used_at < current - timedelta(days=settings.link_valid_days):
+    if link.last_used_at < clock.now() - timedelta(days=settings.link_valid_days):
         raise LinkInvalid(expired=True)
-    link.last_used_at = current
-    await link.save(update_fields=["last_used_at"])
+    return link
+
+
+async def link_owner(settings: Settings, token: str) -> Sender:
+    """The sender of a valid personal link, changing nothing (what GET shows)."""
+    return (await _valid_link(settings, token)).sender
+
+
+async def authenticate(settings: Settings, token: str) -> Sender:
+    """Sign in with a personal link (the POST): using it slides its validity forward."""
+    link = await _valid_link(settings, token)
+    await SenderLink.filter(id=link.id).update(last_used_at=clock.now())
     return link.sender
+
+
+def masked_address(email: str) -> str:
+    """``a•••@example.com``: enough for its owner to recognise, little for anyone else."""
+    local, _at, domain = email.rpartition("@")
+    return f"{local[:1]}•••@{domain}"

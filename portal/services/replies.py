@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from portal.config import Settings
 from portal.i18n import _
-from portal.models import Message, Recipient, Sender
-from portal.services import compose
+from portal.models import Message, Recipient, Sender, SenderLink
+from portal.services import compose, drafts
 from portal.services.compose import MAX_SUBJECT, MAX_TEXT, ComposeForm
 from portal.services.recipients import ParsedRecipient
+from portal.services.text import has_control_characters
 from portal.services.uploads import StoredFile
 
 
-async def author(recipient: Recipient) -> Sender:
-    """The sender row of the person replying (made on their first reply)."""
-    sender, _created = await Sender.get_or_create(email=recipient.email.lower())
-    return sender
+async def author(recipient: Recipient) -> tuple[Sender, bool]:
+    """The sender row of the person replying (made on their first reply) and whether it was
+    made now."""
+    return await Sender.get_or_create(email=recipient.email.lower())
+
+
+async def forget_author(author: Sender) -> None:
+    """A reply that was refused leaves nothing behind: the author's row made for it goes
+    unless it has something of its own by now (a message, a personal link)."""
+    has_messages = await Message.filter(sender_id=author.id).exists()
+    if not has_messages and not await SenderLink.filter(sender_id=author.id).exists():
+        await author.delete()
 
 
 async def existing_author(recipient: Recipient) -> Sender | None:
@@ -46,6 +55,8 @@ def validate(body: str) -> dict[str, list[str]]:
         return {"body": [_("Write a reply.")]}
     if len(body) > MAX_TEXT:
         return {"body": [_("The message is too long.")]}
+    if has_control_characters(body, multiline=True):
+        return {"body": [_("The message contains characters that cannot be used.")]}
     return {}
 
 
@@ -53,20 +64,22 @@ async def send(
     settings: Settings,
     recipient: Recipient,
     author: Sender,
-    draft: Message | None,
+    draft_id: str | None,
     body: str,
     files: list[StoredFile],
     locale: str,
+    reservation: drafts.Reservation | None = None,
 ) -> Message:
     """Send the reply to the original sender (their address needs no domain check)."""
     original = recipient.message
     return await compose.send(
         settings,
         author,
-        draft,
+        draft_id,
         form_for(recipient, body),
         [ParsedRecipient(original.sender.email)],
         files,
         locale,
+        reservation,
         reply_to=original,
     )

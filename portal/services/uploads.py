@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import secrets
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from portal.models import Upload
 from portal.security import CSRF_FIELD
 from portal.services import checksums
 from portal.storage.base import StorageBackend, StorageWriter
+
+log = logging.getLogger(__name__)
 
 MAX_FIELD_BYTES = 1024 * 1024
 MAX_PARTS = 1000
 
 
 class UploadRejected(Exception):
-    """The body cannot be accepted. ``reason``: ``too-large``, ``csrf`` or ``malformed``."""
+    """The body cannot be accepted. ``reason``: ``too-large`` (the message limit), ``quota``
+    (the sender's limit for unsent drafts), ``csrf`` or ``malformed``."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -208,6 +213,14 @@ class _Streamer:
 async def delete_files(storage: StorageBackend, files: list[StoredFile]) -> None:
     for stored in files:
         await storage.delete(stored.storage_key)
+
+
+async def abort_stored(storage: StorageBackend, upload: Upload) -> None:
+    """Throw away what an unfinished chunked upload stored (its row is already gone)."""
+    try:
+        await storage.abort_upload(upload.storage_key, upload.backend_upload_id)
+    except Exception:
+        log.exception("could not abort the stored parts of upload %s", upload.id)
 
 
 def boundary_of(content_type: str) -> bytes:

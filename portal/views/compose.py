@@ -6,14 +6,14 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from quart import Blueprint
+from quart import Blueprint, g
 
 from portal import sessions
 from portal.context import portal
 from portal.i18n import _, current_locale
 from portal.models import Message, Sender
 from portal.security import streams_its_body
-from portal.services import chunked, compose
+from portal.services import chunked, compose, drafts
 from portal.services.compose import ComposeForm
 from portal.services.files import format_size
 from portal.services.uploads import UploadRejected
@@ -30,6 +30,7 @@ def sender_required(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
         sender = await sessions.current_sender()
         if sender is None:
             return await render_page("session_ended.html", status=401)
+        g.signed_in_as = sender.email  # shown on every page of a signed-in sender
         return await view(sender, *args, **kwargs)
 
     return wrapper
@@ -51,13 +52,15 @@ async def _render_compose(
         errors=errors or {},
         allowed_domains=settings.allowed_recipient_domains,
         phone_suffix=settings.phone_suffix,
-        **await uploading.attachment_context(draft),
+        draft_id=str(draft.id) if draft else sessions.draft_id(plan=True),
+        **await uploading.attachment_context(sender.id, draft),
     )
 
 
-async def _refusal(sender: Sender, draft: Message | None, refused: Exception) -> Any:
+async def _refusal(sender: Sender, refused: Exception) -> Any:
     """The compose page again, saying why the body was refused; typed fields are kept."""
     errors, status = await uploading.refusal(refused)
+    draft = await drafts.find(sender.id, sessions.draft_id())
     fields = getattr(refused, "fields", None)
     if fields:
         form = ComposeForm.from_fields(fields)
@@ -66,10 +69,21 @@ async def _refusal(sender: Sender, draft: Message | None, refused: Exception) ->
     return await _render_compose(sender, draft, form, errors, status)
 
 
+async def already_sent(closed: drafts.DraftClosed) -> Any:
+    """A draft that was sent (or cancelled) meanwhile: say so, and start a new one next time."""
+    sessions.remember_draft(None)
+    await uploading.drain_body()
+    return await render_page(
+        "compose_closed.html",
+        status=409,
+        message_id=str(closed.message_id) if closed.sent else "",
+    )
+
+
 @bp.get("/compose")
 @sender_required
 async def compose_form(sender: Sender) -> Any:
-    draft = await compose.get_draft(sender.id, sessions.draft_id())
+    draft = await drafts.find(sender.id, sessions.draft_id(plan=True))
     form = ComposeForm.from_draft(draft) if draft else ComposeForm()
     return await _render_compose(sender, draft, form)
 
@@ -79,46 +93,63 @@ async def compose_form(sender: Sender) -> Any:
 @sender_required
 async def send(sender: Sender) -> Any:
     settings = portal().settings
-    draft = await compose.get_draft(sender.id, sessions.draft_id())
+    # The form names its draft: sent again after Send (a double press, a reload), it finds
+    # that draft sent and is refused, instead of becoming a second message.
+    draft_id = uploading.posted_draft_id() or sessions.draft_id(plan=True)
+    sessions.remember_draft(draft_id)
     try:
-        parsed = await uploading.receive_form(draft)
+        parsed, reservation = await uploading.receive_form(sender.id, draft_id)
     except (StorageError, UploadRejected) as refused:
-        return await _refusal(sender, draft, refused)
+        return await _refusal(sender, refused)
+    except drafts.DraftClosed as closed:
+        return await already_sent(closed)
 
     form = ComposeForm.from_fields(parsed.fields)
     checked = compose.validate(settings, form)
     attach_only = parsed.fields.get("action") == "attach"
+    unfinished = _(
+        "Some files have not been uploaded completely. Wait until they are, or remove "
+        "them, and send again."
+    )
+    draft = await drafts.find(sender.id, draft_id)
     if not attach_only and await chunked.unfinished(draft):
-        checked.errors.setdefault("attachments", []).append(
-            _(
-                "Some files have not been uploaded completely. Wait until they are, or remove "
-                "them, and send again."
+        checked.errors.setdefault("attachments", []).append(unfinished)
+    try:
+        async with uploading.files_kept_only_if_stored(parsed, reservation):
+            if not attach_only and not checked.errors:
+                message = await compose.send(
+                    settings,
+                    sender,
+                    draft_id,
+                    form,
+                    checked.recipients,
+                    parsed.files,
+                    current_locale(),
+                    reservation,
+                )
+                sessions.remember_draft(None)
+                portal().pm.hook.message_sent(message=message)
+                return redirect(f"/sent/{message.id}")
+            draft = await compose.save_draft(
+                sender.id, draft_id, form, parsed.files, current_locale(), reservation
             )
-        )
-    if attach_only or checked.errors:
-        async with uploading.files_kept_only_if_stored(parsed):
-            draft = await compose.save_draft(sender.id, draft, form, parsed.files, current_locale())
-        sessions.remember_draft(str(draft.id))
-        if attach_only:
-            return await _render_compose(sender, draft, form)
-        return await _render_compose(sender, draft, form, checked.errors, 400)
-    async with uploading.files_kept_only_if_stored(parsed):
-        message = await compose.send(
-            settings, sender, draft, form, checked.recipients, parsed.files, current_locale()
-        )
-    sessions.remember_draft(None)
-    portal().pm.hook.message_sent(message=message)
-    return redirect(f"/sent/{message.id}")
+    except drafts.DraftClosed as closed:
+        return await already_sent(closed)
+    except compose.UploadsUnfinished:
+        checked.errors.setdefault("attachments", []).append(unfinished)
+    if attach_only:
+        return await _render_compose(sender, draft, form)
+    return await _render_compose(sender, draft, form, checked.errors, 400)
 
 
 @bp.post("/compose/attachments/<int:attachment_id>/remove")
 @sender_required
 async def remove_attachment(sender: Sender, attachment_id: int) -> Any:
-    draft = await compose.get_draft(sender.id, sessions.draft_id())
-    if draft is not None:
-        await compose.remove_attachment(portal().providers.storage, draft, attachment_id)
+    draft_id = sessions.draft_id()
+    await compose.remove_attachment(portal().providers.storage, sender.id, draft_id, attachment_id)
     if is_htmx():
         # htmx swaps only the list of attached files: what is typed in the form stays.
+        draft = await drafts.find(sender.id, draft_id)
         return await _render_compose(
             sender, draft, ComposeForm.from_draft(draft) if draft else ComposeForm()
         )
@@ -129,9 +160,8 @@ async def remove_attachment(sender: Sender, attachment_id: int) -> Any:
 async def cancel() -> Any:
     sender = await sessions.current_sender()
     if sender is not None:
-        draft = await compose.get_draft(sender.id, sessions.draft_id())
-        await compose.discard(portal().providers.storage, draft)
-    sessions.sign_out()
+        await compose.discard(portal().providers.storage, sender.id, sessions.draft_id())
+    await sessions.end()
     return await render_page("cancelled.html")
 
 

@@ -83,7 +83,7 @@ async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     """Show what the verification provider decided."""
     if outcome.step == Step.VERIFIED:
         first = await access.record_open(recipient)
-        sessions.open_message(recipient.id)
+        await sessions.open_message(recipient.id)
         portal().pm.hook.message_opened(recipient=recipient, first=first)
         return redirect(f"/m/{token}")
     if outcome.step == Step.CHALLENGE:
@@ -184,5 +184,5 @@ async def download_zip(recipient: Recipient, token: str) -> Any:
 @bp.post("/m/<token>/close")
 async def close(token: str) -> Any:
     """End this browser's access (whatever the link: closing is always allowed)."""
-    sessions.close_message()
+    await sessions.close_message()
     return await render_page("recipient/closed.html", token=token)

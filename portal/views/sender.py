@@ -49,23 +49,40 @@ async def register() -> Any:
         )
     portal().pm.hook.sender_registered(email=result.email, new_sender=result.new_sender)
     # Registration closes any session: the sender continues from the link in their mailbox.
-    sessions.sign_out()
+    await sessions.end()
     return await render_page("registered.html", email=result.email, days=settings.link_valid_days)
+
+
+async def _link_invalid(invalid: LinkInvalid) -> Any:
+    days = portal().settings.link_valid_days
+    return await render_page(
+        "link_invalid.html",
+        status=410 if invalid.expired else 404,
+        expired=invalid.expired,
+        days=days,
+    )
 
 
 @bp.get("/s/<token>")
 async def personal_link(token: str) -> Any:
-    """Sign in with the personal link. A GET only signs in (and slides the link's validity):
-    it sends, deletes and uses up nothing, so mail scanners fetching it do no harm."""
-    settings = portal().settings
+    """The personal link asks before it signs in: GET changes nothing (mail scanners fetch
+    it, and a page on another site could send a visitor here: login CSRF). Continue posts
+    with this session's CSRF token."""
     try:
-        sender = await registration.authenticate(settings, token)
+        sender = await registration.link_owner(portal().settings, token)
     except LinkInvalid as invalid:
-        return await render_page(
-            "link_invalid.html",
-            status=410 if invalid.expired else 404,
-            expired=invalid.expired,
-            days=settings.link_valid_days,
-        )
-    sessions.sign_in(sender)
+        return await _link_invalid(invalid)
+    return await render_page(
+        "link_continue.html", token=token, masked=registration.masked_address(sender.email)
+    )
+
+
+@bp.post("/s/<token>")
+async def sign_in(token: str) -> Any:
+    """Continue: sign in (a new session id and CSRF token) and go to the compose page."""
+    try:
+        sender = await registration.authenticate(portal().settings, token)
+    except LinkInvalid as invalid:
+        return await _link_invalid(invalid)
+    await sessions.sign_in(sender)
     return redirect("/compose")

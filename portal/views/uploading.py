@@ -11,10 +11,10 @@ from typing import Any
 from quart import request
 
 from portal.context import portal
-from portal.i18n import L_, _
+from portal.i18n import L_, _, current_locale
 from portal.models import Attachment, Message
 from portal.security import csrf_valid
-from portal.services import chunked
+from portal.services import chunked, drafts
 from portal.services.files import format_size
 from portal.services.uploads import ParsedForm, UploadRejected, delete_files, stream_form
 from portal.storage.base import StorageError
@@ -32,34 +32,62 @@ UPLOAD_ERRORS = {
 }
 
 
-async def receive_form(draft: Message | None) -> ParsedForm:
-    """Stream the request's multipart body; files count against what ``draft`` has left.
+def posted_draft_id() -> str | None:
+    """The draft a form was rendered for (``?draft=`` of its action), if it names one."""
+    return str(drafts.parse_id(request.args.get("draft")) or "") or None
 
-    Raises :class:`UploadRejected` or :class:`StorageError`; nothing of a refused body is kept.
+
+async def receive_form(
+    sender_id: int, draft_id: str | None
+) -> tuple[ParsedForm, drafts.Reservation]:
+    """Stream the request's multipart body into the draft ``draft_id`` (made if need be).
+
+    Before a byte is stored, room for the body is reserved on the draft in one atomic step
+    (parallel bodies cannot share the same room); files count against that reservation.
+    Raises :class:`UploadRejected`, :class:`StorageError` or :class:`drafts.DraftClosed`;
+    nothing of a refused body is kept, and its reservation is released.
     """
-    budget = await chunked.room_left(portal().settings, draft)
-    if (request.content_length or 0) > budget + FORM_OVERHEAD:
-        raise UploadRejected("too-large")  # refused before a byte is stored
-    return await stream_form(
-        request.body,
-        request.headers.get("Content-Type", ""),
-        portal().providers.storage,
-        budget,
-        csrf_valid,
-    )
+    try:
+        reservation = await drafts.reserve(
+            portal().settings,
+            sender_id,
+            draft_id,
+            current_locale(),
+            request.content_length,
+            FORM_OVERHEAD,
+        )
+    except drafts.NoRoom as full:
+        raise UploadRejected("too-large" if full.limit == "message" else "quota") from None
+    try:
+        parsed = await stream_form(
+            request.body,
+            request.headers.get("Content-Type", ""),
+            portal().providers.storage,
+            reservation.size,
+            csrf_valid,
+        )
+    except BaseException:
+        await reservation.release()
+        raise
+    return parsed, reservation
 
 
 @contextlib.asynccontextmanager
-async def files_kept_only_if_stored(parsed: ParsedForm) -> AsyncIterator[None]:
-    """Delete the files of ``parsed`` again when recording them (draft or message) fails."""
+async def files_kept_only_if_stored(
+    parsed: ParsedForm, reservation: drafts.Reservation
+) -> AsyncIterator[None]:
+    """Delete the files of ``parsed`` again (and release their room) when recording them
+    (draft or message) fails; release the room in any case."""
     try:
         yield
     except BaseException:
         await delete_files(portal().providers.storage, parsed.files)
         raise
+    finally:
+        await reservation.release()
 
 
-async def _drain_body() -> None:
+async def drain_body() -> None:
     """Read what is left of a refused body, so the browser gets our answer instead of a
     reset connection. Quart's MAX_CONTENT_LENGTH bounds how much this can be."""
     with contextlib.suppress(Exception):
@@ -69,7 +97,7 @@ async def _drain_body() -> None:
 
 async def refusal(refused: Exception) -> tuple[dict[str, list[str]], int]:
     """Errors (keyed by field) and the status for a refused upload, after draining the body."""
-    await _drain_body()
+    await drain_body()
     if isinstance(refused, StorageError):
         log.error("storage backend failed while receiving an upload: %s", refused)
         text = _("The files could not be stored right now. Nothing was sent. Try again later.")
@@ -82,15 +110,25 @@ async def refusal(refused: Exception) -> tuple[dict[str, list[str]], int]:
             "Nothing of this upload was kept."
         ) % {"limit": limit}
         return {"attachments": [text]}, 413
+    if refused.reason == "quota":
+        return {"attachments": [quota_text()]}, 413
     return {"form": [str(UPLOAD_ERRORS[refused.reason])]}, 400
 
 
-async def attachment_context(draft: Message | None) -> dict[str, Any]:
+def quota_text() -> str:
+    limit = format_size(portal().settings.max_draft_bytes_per_sender)
+    return _(
+        "Your unsent messages already hold %(limit)s of files, as much as one sender can "
+        "keep waiting. Send or cancel them first. Nothing of this upload was kept."
+    ) % {"limit": limit}
+
+
+async def attachment_context(sender_id: int, draft: Message | None) -> dict[str, Any]:
     """What ``_attachments.html`` needs: the draft's files and the room left."""
     settings = portal().settings
     limit = settings.max_attachments_bytes
     attachments = list(await Attachment.filter(message_id=draft.id)) if draft else []
-    remaining = max(await chunked.room_left(settings, draft), 0)
+    remaining = max(await drafts.room(settings, sender_id, draft), 0)
     return {
         "attachments": attachments,
         "uploads": await chunked.unfinished(draft),

@@ -23,10 +23,11 @@ from portal.context import portal
 from portal.i18n import _, current_locale
 from portal.models import Attachment, Sender, Upload
 from portal.security import CSRF_HEADER, csrf_valid, streams_its_body
-from portal.services import chunked, compose
+from portal.services import chunked
 from portal.services.chunked import ChunkRefused
 from portal.services.files import format_size
 from portal.storage.base import StorageError
+from portal.views import uploading
 from portal.views.compose import sender_required
 from portal.web import redirect
 
@@ -68,6 +69,12 @@ def _refused(refused: ChunkRefused) -> Any:
         "offset": _("The upload continues from where the server has it."),
         "length": _("Part of the file was lost on the way; it is sent again."),
         "size": _("The file could not be read."),
+        "quota": uploading.quota_text(),
+        "sent": _(
+            "This message has already been sent: no files can be added to it. "
+            "Reload the page to write a new message."
+        ),
+        "gone": _("This upload no longer exists. Choose the file again."),
     }
     body: dict[str, Any] = {"error": messages[refused.reason], "reason": refused.reason}
     if refused.offset is not None:
@@ -86,15 +93,14 @@ async def begin(sender: Sender) -> Any:
     data = await request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("size"), int):
         return jsonify({"error": _("The file could not be read.")}), 400
-    # The draft is remembered in the session cookie: the page's script announces one file at
-    # a time, so that the first announcement's draft is the one the next ones find.
-    draft = await compose.get_draft(sender.id, sessions.draft_id())
+    # The session plans the draft's id before it exists: announcements in parallel all find
+    # (or make) the same draft.
     try:
         draft, upload = await chunked.begin(
             portal().settings,
             portal().providers.storage,
             sender.id,
-            draft,
+            sessions.draft_id(plan=True),
             filename=str(data.get("filename") or "file"),
             size=data["size"],
             content_type=str(data.get("type") or ""),
@@ -140,7 +146,12 @@ async def chunk(sender: Sender, upload_id: str) -> Any:
         return jsonify({"error": _("The file could not be read."), "offset": upload.received}), 400
     try:
         result = await chunked.receive(
-            portal().providers.storage, upload, offset, request.content_length, request.body
+            portal().providers.storage,
+            sender.id,
+            upload,
+            offset,
+            request.content_length,
+            request.body,
         )
     except ChunkRefused as refused:
         return _refused(refused)

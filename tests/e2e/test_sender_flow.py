@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date
-from conftest import new_recipient
+from conftest import continue_with_link, new_recipient
 from playwright.sync_api import Page, expect
 
 from portal.testing import links_in
@@ -93,7 +93,10 @@ def test_sender_registers_sends_two_attachments_and_saves_exactly_what_was_sent(
     link = mail.personal_link(sender)
     assert link.startswith(f"{base_url}/s/"), link
     page.goto(link)
-    expect(page).to_have_url(re.compile(r"/compose$"))
+    expect(page.locator("main")).to_contain_text("Continue as")
+    assert_accessible(page, "the personal link page")
+    screenshot(page, "flow-02b-continue-en")
+    continue_with_link(page, link)
 
     # 4. The compose page, in English and Finnish, desktop and phone.
     expect(page.get_by_role("heading", level=1)).to_have_text("New confidential message")

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
+import pytest
+
 from portal.cli import main
+
+
+@pytest.fixture(autouse=True)
+def restore_umask():
+    """``main`` sets the process's umask (0077): give the rest of the test run its own back."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
 
 
 def test_migrate_creates_the_database(tmp_path, monkeypatch, capsys):
@@ -53,8 +65,8 @@ def test_cleanup_aborts_uploads_abandoned_longer_than_configured(tmp_path, monke
         db.execute("INSERT INTO sender (email, created_at) VALUES ('a@example.com', ?)", (stale,))
         db.execute(
             "INSERT INTO message (id, sender_id, status, subject, body, signature, read_receipt,"
-            " recipients_text, locale, created_at) VALUES ('6f1b6c44-0d5e-4a36-9a55-2d1d9b1c1a11',"
-            " 1, 'draft', '', '', '', 0, '', 'fi', ?)",
+            " recipients_text, locale, created_at, inflight_bytes) VALUES"
+            " ('6f1b6c44-0d5e-4a36-9a55-2d1d9b1c1a11', 1, 'draft', '', '', '', 0, '', 'fi', ?, 0)",
             (stale,),
         )
         db.execute(

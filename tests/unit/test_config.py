@@ -249,3 +249,21 @@ def test_missing_verification_plugin_stops_create_app(tmp_path):
 
     with pytest.raises(ConfigError, match="verification provider 'none'"):
         create_app({"data_dir": str(tmp_path), "secret_key": SECRET}, plugins=plugins)
+
+
+def test_sms_regions_default_to_finland_and_are_read_in_any_case(tmp_path):
+    assert load_settings(environ={"PORTAL_DATA_DIR": str(tmp_path)}).sms_allowed_regions == ("fi",)
+
+    settings = load_settings(
+        environ={"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SMS_ALLOWED_REGIONS": "FI, se;Ax"}
+    )
+
+    assert settings.sms_allowed_regions == ("fi", "se", "ax")
+
+
+@pytest.mark.parametrize("value", ["fin", "uk", "fi,xx", "eu", ",;"])
+def test_unknown_sms_region_stops_start_up_naming_the_variable(tmp_path, value):
+    environ = {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SMS_ALLOWED_REGIONS": value}
+
+    with pytest.raises(ConfigError, match=r"^PORTAL_SMS_ALLOWED_REGIONS: "):
+        load_settings(environ=environ)

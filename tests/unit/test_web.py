@@ -8,7 +8,7 @@ import pytest
 from quart import Blueprint
 
 from portal import hookimpl
-from portal.testing import builtin_plugins
+from portal.testing import builtin_plugins, csrf_from
 
 from .helpers import newest_link, page_text, sign_in_with
 
@@ -62,7 +62,9 @@ async def test_redirect_for_htmx_is_a_full_navigation(portal_app):
     await sign_in_with(registering, "liisa@example.com")
     link = await newest_link(registering, "liisa@example.com")
 
-    response = await portal_app.test_client().get(link, headers={"HX-Request": "true"})
+    browser = portal_app.test_client()
+    csrf = csrf_from(await page_text(await browser.get(link)))
+    response = await browser.post(link, form={"csrf_token": csrf}, headers={"HX-Request": "true"})
 
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == "/compose"

@@ -1,26 +1,37 @@
 """The development mailbox: mail transport ``dev`` and SMS gateway ``dev``.
 
 Nothing leaves the machine. Every e-mail and SMS is appended to
-``PORTAL_DATA_DIR/devmailbox.jsonl``, printed to the console, and shown at ``/dev/mailbox`` —
-a page that exists only while the ``dev`` mail transport is selected (development mode).
+``PORTAL_DATA_DIR/devmailbox.jsonl`` (readable by the portal's user only) and printed to the
+console. The page ``/dev/mailbox`` shows them while the ``dev`` mail transport is selected
+and the portal is a developer's own: its base URL is loopback (``127.0.0.0/8``, ``::1``,
+``localhost``), or ``PORTAL_DEV_MAILBOX=true`` says so explicitly. The page holds working
+personal links and PINs, so a portal reachable by others that selected ``dev`` by mistake
+must not publish them: there the page is a 404, and start-up says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from quart import Blueprint
 
 from portal import hookimpl
+from portal.config import Settings
 from portal.context import portal
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.services import clock
 from portal.sms.base import SmsGateway
 from portal.web import render_page
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 _lock = asyncio.Lock()
@@ -34,8 +45,10 @@ async def _append(data_dir: Path, entry: dict[str, Any]) -> None:
     entry = {"at": clock.now().isoformat(timespec="seconds"), **entry}
     line = json.dumps(entry, ensure_ascii=False)
     async with _lock:
-        data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - development only
-        with mailbox_path(data_dir).open("a", encoding="utf-8") as fh:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # noqa: ASYNC240 - development only
+        # Personal links and PINs: 0600 whatever the umask (an existing file keeps its mode).
+        fd = os.open(mailbox_path(data_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
     banner = f"--- development mailbox: {entry['kind']} to {entry['to']} ---"
     print(
@@ -52,8 +65,50 @@ def read_mailbox(data_dir: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def loopback_base_url(settings: Settings) -> bool:
+    """Is the portal's public address this machine only (``127.0.0.0/8``, ``::1``,
+    ``localhost``)?"""
+    host = (urlsplit(settings.base_url).hostname or "").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def mailbox_shown(settings: Settings) -> bool:
+    """Is ``/dev/mailbox`` served? Only in development mode on a developer's own portal."""
+    return settings.mail == "dev" and (settings.dev_mailbox or loopback_base_url(settings))
+
+
 class DevMailTransport(MailTransport):
     name = "dev"
+
+    async def open(self) -> None:
+        """Say at start-up where the mail goes, loudly when anyone could read it."""
+        if self.settings.dev_mailbox:
+            log.warning(
+                "!!! THE DEVELOPMENT MAILBOX IS EXPOSED at %s: PORTAL_DEV_MAILBOX=true lets "
+                "anyone who reaches this portal read every e-mail and SMS it sends, personal "
+                "links and PINs included. Never set it on a portal that others can reach. !!!",
+                self.settings.url("/dev/mailbox"),
+            )
+        elif loopback_base_url(self.settings):
+            log.info(
+                "mail `dev`: nothing is sent; the development mailbox is at %s",
+                self.settings.url("/dev/mailbox"),
+            )
+        else:
+            log.warning(
+                "mail `dev` is selected, so no e-mail or SMS leaves this machine, but the "
+                "development mailbox page is hidden because PORTAL_BASE_URL (%s) is not a "
+                "loopback address: mails are only in %s and on the console. Select a real "
+                "mail transport (PORTAL_MAIL=smtp), or set PORTAL_DEV_MAILBOX=true on a "
+                "development machine.",
+                self.settings.base_url,
+                mailbox_path(self.settings.data_dir),
+            )
 
     async def send(self, mail: OutgoingMail) -> None:
         await _append(
@@ -75,7 +130,7 @@ bp = Blueprint("devbox", __name__, template_folder="templates")
 @bp.get("/dev/mailbox")
 async def mailbox() -> Any:
     settings = portal().settings
-    if settings.mail != "dev":
+    if not mailbox_shown(settings):
         return await render_page("not_found.html", status=404)
     entries = list(reversed(read_mailbox(settings.data_dir)))
     return await render_page("devbox/mailbox.html", entries=entries)

@@ -8,6 +8,9 @@ A resumable upload is the file ``files/tmp/<key>.upload`` (its name is the uploa
 against the key whenever it is used): each part is written at its offset and fsync'd before
 its tag (the part's length) is returned, so any process sharing the data directory can go on
 with it; completing renames it into place.
+
+Files are created 0600 and directories 0700 whatever the process's umask: attachments are
+confidential, and no other local user may read them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,24 @@ from portal.storage.base import ObjectNotFound, StorageBackend, StorageError, St
 CHUNK = 256 * 1024
 WRITEBACK_EVERY = 4 * 1024 * 1024
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` and any missing parents 0700 (``mkdir(parents=True)`` would make the
+    parents with the umask's mode)."""
+    if path.is_dir():
+        return
+    _private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=DIR_MODE)
+
+
+def _create_private(path: Path) -> BinaryIO:
+    """A new file opened for writing, 0600; fails if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 class Writeback:
@@ -97,7 +118,7 @@ class LocalStorage(StorageBackend):
         return self.settings.data_dir / "files"
 
     async def open(self) -> None:
-        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        _private_dir(self.root / "tmp")
 
     def path(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -106,12 +127,12 @@ class LocalStorage(StorageBackend):
 
     async def writer(self, key: str) -> StorageWriter:
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         temporary = self.root / "tmp" / f"{key}.part"
         try:
+            _private_dir(final.parent)
+            _private_dir(temporary.parent)
             # Writes go to the page cache in microseconds; fsync runs in a thread on commit.
-            fh = open(temporary, "xb")  # noqa: SIM115, ASYNC230 - closed by commit/abort
+            fh = _create_private(temporary)  # closed by commit/abort
         except OSError as exc:
             raise StorageError(f"cannot create {temporary.name}: {exc}") from exc
         return LocalWriter(final, temporary, fh)
@@ -153,8 +174,8 @@ class LocalStorage(StorageBackend):
         self.path(key)
         tmp = self.root / "tmp"
         try:
-            tmp.mkdir(parents=True, exist_ok=True)
-            (tmp / f"{key}.upload").touch(exist_ok=False)
+            _private_dir(tmp)
+            _create_private(tmp / f"{key}.upload").close()
         except OSError as exc:
             raise StorageError(f"cannot create {key}.upload: {exc}") from exc
         return f"{key}.upload"
@@ -218,7 +239,7 @@ class LocalStorage(StorageBackend):
                         f"{upload_id}: {size} bytes stored, but the parts add up to {expected}"
                     )
                 os.fsync(fh.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _private_dir(final.parent)
             os.replace(path, final)
 
         try:

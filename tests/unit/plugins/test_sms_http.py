@@ -295,23 +295,25 @@ class TestThroughTheOutbox:
     ):
         providers = portal_app.app.extensions["sinetti"].providers
         assert isinstance(providers.sms, HttpSmsGateway)
-        item = await outbox.enqueue_sms(NUMBER, f"PIN {PIN}")
-        sms_server.status = 503
+        async with portal_app.app.app_context():  # the outbox seals with the app's secret key
+            item = await outbox.enqueue_sms(NUMBER, f"PIN {PIN}")
+            sms_server.status = 503
 
-        assert await outbox.deliver_due(providers.mail, providers.sms, 5) == 0
+            assert await outbox.deliver_due(providers.mail, providers.sms, 5) == 0
 
-        await item.refresh_from_db()
-        assert item.status is OutboxStatus.PENDING
-        assert item.attempts == 1
-        assert "503" in item.last_error
-        assert PIN not in item.last_error
-        assert item.next_attempt_at > clock.now()
-        assert item.text == f"PIN {PIN}"  # nothing lost while waiting
+            await item.refresh_from_db()
+            assert item.status is OutboxStatus.PENDING
+            assert item.attempts == 1
+            assert "503" in item.last_error
+            assert PIN not in item.last_error
+            assert item.next_attempt_at > clock.now()
+            assert outbox.opened_text(item) == f"PIN {PIN}"  # nothing lost while waiting
+            assert PIN not in item.text  # but sealed
 
-        sms_server.status = 200
-        moved_clock.advance(hours=1)
+            sms_server.status = 200
+            moved_clock.advance(hours=1)
 
-        assert await outbox.deliver_due(providers.mail, providers.sms, 5) == 1
+            assert await outbox.deliver_due(providers.mail, providers.sms, 5) == 1
 
         item = await OutboxItem.get(id=item.id)
         assert item.status is OutboxStatus.SENT

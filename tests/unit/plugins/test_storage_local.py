@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 
 import pytest
 from sinetti_storage_local import LocalStorage
@@ -164,3 +165,37 @@ async def test_completing_with_tags_that_do_not_add_up_is_refused(storage):
 
     await storage.complete_upload(key, upload_id, [tag])
     assert await read_all(storage, key) == b"12345"
+
+
+async def test_stored_files_and_their_folders_are_private_even_under_a_lax_umask(tmp_path):
+    from ..helpers import plain_settings
+
+    data_dir = tmp_path / "data"
+    previous = os.umask(0o022)  # what a service manager or a shell commonly hands down
+    try:
+        storage = LocalStorage(plain_settings(data_dir), {})
+        await storage.open()
+        whole = await storage.writer(new_storage_key())
+        await whole.write(b"confidential attachment")
+        await whole.commit()
+        pending = await storage.writer(new_storage_key())  # still being written
+        await pending.write(b"half")
+        key = new_storage_key()
+        upload = await storage.start_upload(key)
+
+        async def part():
+            yield b"uploaded in parts"
+
+        tag = await storage.upload_part(key, upload, 1, 0, part())
+        await storage.complete_upload(key, upload, [tag])
+        unfinished = await storage.start_upload(new_storage_key())
+    finally:
+        os.umask(previous)
+
+    paths = [data_dir, *data_dir.rglob("*")]
+    modes = {path: stat.S_IMODE(path.stat().st_mode) for path in paths}
+    assert len([path for path in modes if path.is_file()]) == 4  # 2 stored, 2 unfinished
+    assert unfinished and pending
+    for path, mode in modes.items():
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {mode:o}"
+    await pending.abort()

@@ -9,11 +9,14 @@ from datetime import timedelta
 import pytest
 
 from portal import db
+from portal.app import create_app
 from portal.config import load_settings
 from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
 from portal.services import clock, outbox
+from portal.services.sealing import SealError
 from portal.sms.base import SmsDeliveryError, SmsGateway
+from portal.testing import builtin_plugins
 
 from ..helpers import eventually
 
@@ -48,11 +51,14 @@ class RecordingSms(SmsGateway):
 
 @pytest.fixture
 async def database(portal_config):
-    """The database alone: no app, so no background worker competes with the test."""
+    """The database and an app context (the outbox seals with the app's secret key), but no
+    serving app: no background worker competes with the test."""
     settings = load_settings(override=portal_config)
     await db.migrate(settings)
     await db.connect(settings)
-    yield settings
+    app = create_app(portal_config, plugins=builtin_plugins())
+    async with app.app_context():
+        yield settings
     await db.close()
 
 
@@ -94,7 +100,7 @@ async def test_failed_delivery_stays_pending_with_the_error_recorded(database):
     assert item.status is OutboxStatus.PENDING
     assert item.attempts == 1
     assert item.last_error == "MailDeliveryError: SMTP 127.0.0.1:1: connection refused"
-    assert item.text == "text with a link"
+    assert outbox.opened_text(item) == "text with a link"
     assert item.next_attempt_at > clock.now()
 
 
@@ -206,3 +212,139 @@ async def test_worker_delivers_at_once_when_woken(database):
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+
+
+# -- secrets in the outbox: sealed while pending, gone once the item ended --------------------
+
+TOKEN = "Zx8VbQ3kLm7Pq2Rs9Tu4Wv6Xy1Za5Bc0De3Fg8Hj2Kl"
+LINK_MAIL = OutgoingMail(
+    "ville@valtori.fi",
+    "Uusi viesti",
+    f"Avaa viesti: http://portal.test/m/{TOKEN}",
+    f'<p><a href="http://portal.test/m/{TOKEN}">Avaa</a></p>',
+)
+PIN_TEXT = "Sinetti PIN 480913"
+
+
+async def stored_columns() -> list[dict]:
+    """The outbox rows as the database holds them (what a copy of it would show)."""
+    from tortoise import Tortoise
+
+    return await Tortoise.get_connection("default").execute_query_dict(
+        "SELECT text, html, last_error FROM outbox_item ORDER BY id"
+    )
+
+
+async def test_pending_items_hold_neither_the_link_token_nor_the_pin(database):
+    await outbox.enqueue_mail(LINK_MAIL)
+    await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+
+    rows = await stored_columns()
+
+    assert len(rows) == 2
+    for row in rows:
+        stored = f"{row['text']} {row['html']}"
+        assert TOKEN not in stored and "480913" not in stored and "portal.test" not in stored
+    mail, sms = await OutboxItem.all().order_by("id")
+    assert (outbox.opened_text(mail), outbox.opened_html(mail)) == (LINK_MAIL.text, LINK_MAIL.html)
+    assert outbox.opened_text(sms) == PIN_TEXT
+
+
+async def test_the_same_text_is_sealed_differently_every_time(database):
+    await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+    await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+
+    first, second = await stored_columns()
+
+    assert first["text"] != second["text"]
+
+
+async def test_transport_gets_the_plain_text_and_the_sent_item_keeps_none(database):
+    await outbox.enqueue_mail(LINK_MAIL)
+    transport = RecordingMail()
+
+    assert await outbox.deliver_due(transport, RecordingSms(), max_attempts=3) == 1
+
+    assert transport.sent == [LINK_MAIL]
+    assert await stored_columns() == [{"text": "", "html": None, "last_error": ""}]
+
+
+async def test_permanently_failed_item_keeps_no_link_and_no_link_in_its_error(database):
+    await outbox.enqueue_mail(LINK_MAIL)
+    echoing = MailDeliveryError(f"550 refused: {LINK_MAIL.text}", permanent=True)
+
+    await outbox.deliver_due(RecordingMail([echoing]), RecordingSms(), max_attempts=5)
+
+    item = await OutboxItem.get()
+    assert item.status is OutboxStatus.FAILED
+    (row,) = await stored_columns()
+    assert (row["text"], row["html"]) == ("", None)
+    assert row["last_error"].startswith("MailDeliveryError: 550 refused:")
+    assert TOKEN not in row["last_error"] and "/m/" not in row["last_error"]
+    assert (item.to_address, item.subject) == (LINK_MAIL.to, LINK_MAIL.subject)
+
+
+async def test_sms_failed_after_max_attempts_keeps_no_pin_anywhere(database, moved_clock):
+    await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+    gateway = RecordingSms([SmsDeliveryError(f"gateway said: bad text {PIN_TEXT!r}")] * 3)
+
+    for _ in range(3):
+        await outbox.deliver_due(RecordingMail(), gateway, max_attempts=3)
+        moved_clock.advance(hours=2)
+
+    item = await OutboxItem.get()
+    assert (item.status, item.attempts) == (OutboxStatus.FAILED, 3)
+    (row,) = await stored_columns()
+    assert row["text"] == "" and row["html"] is None
+    assert "gateway said: bad text" in row["last_error"]
+    assert "480913" not in row["last_error"]
+
+
+async def test_a_retried_item_stays_sealed_and_its_error_has_no_pin(database):
+    await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+    gateway = RecordingSms([SmsDeliveryError("echo: PIN 480913")])
+
+    await outbox.deliver_due(RecordingMail(), gateway, max_attempts=3)
+
+    (row,) = await stored_columns()
+    assert row["text"].startswith("sealed:v1:") and "480913" not in row["text"]
+    assert row["last_error"] == "SmsDeliveryError: echo: PIN […]"
+
+
+async def test_another_secret_key_cannot_open_a_pending_item(database):
+    await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+    item = await OutboxItem.get()
+
+    with pytest.raises(SealError):
+        outbox.opened_text(item, secret_key="another-secret-key-" + "y" * 32)
+    assert outbox.opened_text(item, secret_key=database.secret_key) == PIN_TEXT
+
+
+async def test_sealed_text_moved_to_another_recipient_does_not_open(database):
+    await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+    await outbox.enqueue_sms("+358400999999", "Sinetti PIN 111111")
+    first, second = await OutboxItem.all().order_by("id")
+
+    await OutboxItem.filter(id=second.id).update(text=first.text)  # an attacker's UPDATE
+    moved = await OutboxItem.get(id=second.id)
+
+    with pytest.raises(SealError):
+        outbox.opened_text(moved)
+
+
+async def test_item_sealed_with_a_replaced_secret_key_fails_at_once_and_is_cleared(
+    database, portal_config
+):
+    other = create_app(
+        {**portal_config, "secret_key": "the-old-secret-key-" + "z" * 32}, plugins=builtin_plugins()
+    )
+    async with other.app_context():
+        await outbox.enqueue_sms("+358400123456", PIN_TEXT)
+    gateway = RecordingSms()
+
+    await outbox.deliver_due(RecordingMail(), gateway, max_attempts=5)
+
+    item = await OutboxItem.get()
+    assert gateway.sent == []
+    assert (item.status, item.text) == (OutboxStatus.FAILED, "")
+    assert "PORTAL_SECRET_KEY" in item.last_error

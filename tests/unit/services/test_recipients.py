@@ -9,16 +9,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portal.i18n import locale_context
-from portal.services.recipients import mask_phone, parse_phone, parse_recipients
+from portal.services.recipients import mask_phone, parse_phone, parse_recipients, routing_kind
 
 ALLOWED = ("valtori.fi", "example.fi")
 SUFFIX = ".sec"
+# The countries of the international numbers below (Sweden, Germany, Estonia) and Finland.
+REGIONS = ("fi", "se", "de", "ee")
 
 
-def parse(text: str, *, suffix: str = SUFFIX, max_recipients: int = 50):
+def parse(
+    text: str,
+    *,
+    suffix: str = SUFFIX,
+    max_recipients: int = 50,
+    sms_regions: tuple[str, ...] = REGIONS,
+):
     with locale_context("en"):
         return parse_recipients(
-            text, allowed_domains=ALLOWED, phone_suffix=suffix, max_recipients=max_recipients
+            text,
+            allowed_domains=ALLOWED,
+            phone_suffix=suffix,
+            max_recipients=max_recipients,
+            sms_regions=sms_regions,
         )
 
 
@@ -209,12 +221,118 @@ def test_errors_are_in_the_users_language(portal_app):
     # The app loads the catalogs; Finnish is then whatever the fi catalog says.
     with locale_context("en"):
         english = parse_recipients(
-            "x@evil.com", allowed_domains=ALLOWED, phone_suffix=SUFFIX, max_recipients=50
+            "x@evil.com",
+            allowed_domains=ALLOWED,
+            phone_suffix=SUFFIX,
+            max_recipients=50,
+            sms_regions=REGIONS,
         ).errors[0]
     with locale_context("sv"):
         swedish = parse_recipients(
-            "x@evil.com", allowed_domains=ALLOWED, phone_suffix=SUFFIX, max_recipients=50
+            "x@evil.com",
+            allowed_domains=ALLOWED,
+            phone_suffix=SUFFIX,
+            max_recipients=50,
+            sms_regions=REGIONS,
         ).errors[0]
 
     assert "x@evil.com" in swedish
     assert swedish != english, "the Swedish catalog does not translate the domain error"
+
+
+# -- source routing and the countries that may get a PIN (issue 8) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ("user%evil.example@valtori.fi", "“%” and “!”"),
+        ("evil.example!user@valtori.fi", "“%” and “!”"),
+        ("a%b%c@example.fi", "“%” and “!”"),
+        ("ville!@valtori.fi.0400123456.sec", "“%” and “!”"),
+        ('"ville virkamies"@valtori.fi', "quotation marks"),
+        ('"user@evil.example"@valtori.fi', "quotation marks"),
+        ("@relay.example:user@valtori.fi", "other mail servers"),
+        ("@valtori.fi", "other mail servers"),
+    ],
+)
+def test_source_routed_addresses_are_refused_by_name(entry, words):
+    result = parse(f"ville@valtori.fi, {entry}")
+
+    assert [r.email for r in result.recipients] == ["ville@valtori.fi"]
+    assert len(result.errors) == 1
+    assert f"“{entry}” cannot be used" in result.errors[0]
+    assert words in result.errors[0]
+
+
+def test_a_source_route_list_is_refused_part_by_part():
+    result = parse("@a.example,@b.example:user@valtori.fi")
+
+    assert result.recipients == []
+    assert len(result.errors) == 2
+    assert all("other mail servers" in error for error in result.errors)
+    assert "“@a.example”" in result.errors[0]
+    assert "“@b.example:user@valtori.fi”" in result.errors[1]
+
+
+@given(local_part, st.sampled_from(["%", "!"]), local_part, allowed_domain)
+def test_any_local_part_with_percent_or_bang_is_refused(before, char, after, domain):
+    address = f"{before}{char}{after}@{domain}"
+
+    result = parse(address)
+
+    assert result.recipients == []
+    assert result.errors and f"“{address}”" in result.errors[0]
+
+
+@given(allowed_address, international)
+def test_numbers_of_a_country_not_allowed_cannot_receive_a_pin(address, number):
+    entry = f"{address}.{number}{SUFFIX}"
+
+    result = parse(entry, sms_regions=("fi",))
+
+    assert result.recipients == []
+    assert result.errors == [
+        f"“{number}” in “{entry}”: phone numbers of this country cannot receive a PIN."
+    ]
+
+
+@given(allowed_address, fi_prefix, fi_rest)
+def test_finnish_numbers_are_accepted_with_the_default_region(address, prefix, rest):
+    result = parse(f"{address}.0{prefix}{rest}{SUFFIX}", sms_regions=("fi",))
+
+    assert result.errors == []
+    assert result.recipients[0].phone == f"+358{prefix}{rest}"
+
+
+@pytest.mark.parametrize("regions", [("SE",), ("se",), ("Se", "fi")])
+def test_allowed_regions_are_compared_ignoring_case(regions):
+    result = parse("ville@valtori.fi.+46701234567.sec", sms_regions=regions)
+
+    assert result.errors == []
+    assert result.recipients[0].phone == "+46701234567"
+
+
+def test_a_region_sharing_a_country_code_is_not_let_in_by_its_neighbour():
+    # +1 is shared by the United States and Canada: allowing the US is not allowing Canada.
+    toronto_mobile = "+14165550123"
+    assert parse_phone("+12015550123") is not None and parse_phone(toronto_mobile) is not None
+
+    assert parse(f"ville@valtori.fi.{toronto_mobile}.sec", sms_regions=("us",)).errors
+    assert not parse(f"ville@valtori.fi.{toronto_mobile}.sec", sms_regions=("ca",)).errors
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("liisa@example.com", None),
+        ("liisa.laine+hakemus@example.com", None),
+        ("liisa%evil.example@example.com", "percent"),
+        ("evil!liisa@example.com", "percent"),
+        ('"liisa"@example.com', "quoted"),
+        ("@relay.example:liisa@example.com", "route"),
+    ],
+)
+def test_routing_kind_tells_how_an_address_would_route_mail_onwards(address, kind):
+    # Also for the registration form, whose address gets the personal link.
+    assert routing_kind(address) == kind

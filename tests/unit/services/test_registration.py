@@ -11,6 +11,7 @@ from tortoise import Tortoise
 from portal.models import OutboxItem, RegistrationEvent, Sender, SenderLink
 from portal.security import new_token
 from portal.services import registration
+from portal.services.outbox import opened_html, opened_text
 from portal.services.registration import LinkInvalid, RegistrationRefused
 from portal.testing import links_in
 
@@ -34,16 +35,18 @@ async def authenticate(app, token: str) -> Sender:
     return await registration.authenticate(app.extensions["sinetti"].settings, token)
 
 
-async def token_mailed_to(email: str) -> str:
+async def token_mailed_to(app, email: str) -> str:
     item = await OutboxItem.filter(to_address=email).order_by("-id").first()
     assert item is not None
-    (link,) = {link for link in links_in(item.text)}
+    (link,) = {
+        link for link in links_in(opened_text(item, app.extensions["sinetti"].settings.secret_key))
+    }
     return link.rsplit("/", 1)[1]
 
 
 async def test_only_the_hash_of_the_token_is_stored(portal_app):
     await register(portal_app.app, "liisa@example.com")
-    token = await token_mailed_to("liisa@example.com")
+    token = await token_mailed_to(portal_app.app, "liisa@example.com")
 
     link = await SenderLink.get()
     rows = await Tortoise.get_connection("default").execute_query_dict("SELECT * FROM sender_link")
@@ -55,9 +58,9 @@ async def test_only_the_hash_of_the_token_is_stored(portal_app):
 
 async def test_personal_link_carries_256_bits_of_randomness(portal_app):
     await register(portal_app.app, "liisa@example.com")
-    first = await token_mailed_to("liisa@example.com")
+    first = await token_mailed_to(portal_app.app, "liisa@example.com")
     await register(portal_app.app, "liisa@example.com")
-    second = await token_mailed_to("liisa@example.com")
+    second = await token_mailed_to(portal_app.app, "liisa@example.com")
 
     raw = base64.urlsafe_b64decode(first + "=" * (-len(first) % 4))
     assert len(raw) * 8 >= 256
@@ -120,7 +123,7 @@ async def test_invalid_address_is_refused_and_nothing_stored(portal_app, address
 
 async def test_link_slides_thirty_days_from_its_last_use(portal_app, moved_clock):
     await register(portal_app.app, "liisa@example.com")
-    token = await token_mailed_to("liisa@example.com")
+    token = await token_mailed_to(portal_app.app, "liisa@example.com")
 
     for _ in range(3):  # used every 29 days: valid for 87 days and counting
         moved_clock.advance(days=29)
@@ -134,7 +137,7 @@ async def test_link_slides_thirty_days_from_its_last_use(portal_app, moved_clock
 
 async def test_unused_link_expires_after_thirty_days(portal_app, moved_clock):
     await register(portal_app.app, "liisa@example.com")
-    token = await token_mailed_to("liisa@example.com")
+    token = await token_mailed_to(portal_app.app, "liisa@example.com")
 
     moved_clock.advance(days=29, hours=23)
     await authenticate(portal_app.app, token)
@@ -155,6 +158,8 @@ async def test_registration_mail_is_in_the_senders_language(portal_app):
     await register(portal_app.app, "liisa@example.com", locale="sv")
 
     item = await OutboxItem.get(to_address="liisa@example.com")
-    assert '<html lang="sv">' in item.html
-    assert "http://portal.test/s/" in item.text
-    assert "http://portal.test/s/" in item.html
+    key = portal_app.app.extensions["sinetti"].settings.secret_key
+    text, html = opened_text(item, key), opened_html(item, key)
+    assert '<html lang="sv">' in html
+    assert "http://portal.test/s/" in text
+    assert "http://portal.test/s/" in html

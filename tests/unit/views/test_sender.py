@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from portal.models import OutboxItem
-from portal.testing import csrf_from
+from portal.models import OutboxItem, SenderLink
+from portal.testing import continue_with_link, csrf_from
 
 from ..helpers import newest_link, page_text, row_counts, sign_in_with
 
@@ -115,26 +115,51 @@ async def test_too_many_registrations_from_one_client_are_refused_clearly(client
     assert (await register(client, "p5@example.com", ip="203.0.113.10")).status_code == 200
 
 
-async def test_personal_link_signs_in_and_leads_to_compose(client):
+async def test_personal_link_asks_before_it_signs_in_and_continue_leads_to_compose(client):
     await register(client, "liisa@example.com")
     link = await newest_link(client, "liisa@example.com")
 
-    response = await client.get(link)
+    page = await client.get(link + "?lang=en")
+    html = await page_text(page)
 
+    assert page.status_code == 200
+    assert "Continue as l•••@example.com?" in html
+    assert "liisa@example.com" not in html
+    assert (await client.get("/compose")).status_code == 401  # GET signed nobody in
+    response = await client.post(link, form={"csrf_token": csrf_from(html)})
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/compose")
     assert "liisa@example.com" in await page_text(await client.get("/compose"))
 
 
-async def test_personal_link_is_not_used_up_by_opening_it(portal_app):
+async def test_opening_the_personal_link_changes_nothing(portal_app):
     registering = portal_app.test_client()
     await register(registering, "liisa@example.com")
     link = await newest_link(registering, "liisa@example.com")
+    used_before = await SenderLink.all().values_list("last_used_at", flat=True)
 
-    scanner, sender = portal_app.test_client(), portal_app.test_client()
-    assert (await scanner.get(link)).status_code == 303
-    assert (await scanner.head(link)).status_code == 303
-    assert (await sender.get(link)).status_code == 303
+    scanner = portal_app.test_client()
+    assert (await scanner.get(link)).status_code == 200
+    assert (await scanner.head(link)).status_code == 200
+
+    assert await SenderLink.all().values_list("last_used_at", flat=True) == used_before
+    assert (await scanner.get("/compose")).status_code == 401
+    await continue_with_link(portal_app.test_client(), link)  # still valid for its owner
+
+
+async def test_continue_without_the_sessions_csrf_token_signs_nobody_in(portal_app):
+    registering = portal_app.test_client()
+    await register(registering, "liisa@example.com")
+    link = await newest_link(registering, "liisa@example.com")
+    attacker, victim = portal_app.test_client(), portal_app.test_client()
+    attackers_token = csrf_from(await page_text(await attacker.get(link)))
+
+    forged = await victim.post(link, form={"csrf_token": attackers_token})
+    bare = await victim.post(link, form={})
+
+    assert forged.status_code == 400
+    assert bare.status_code == 400
+    assert (await victim.get("/compose")).status_code == 401
 
 
 async def test_expired_link_gives_410_and_offers_registration(client, moved_clock):

@@ -1,0 +1,44 @@
+"""What the server throws away on its own, every few minutes (and ``sinetti cleanup`` now):
+abandoned chunked uploads, expired drafts with their files, ended sessions and idle guards."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+from portal import sessions
+from portal.config import Settings
+from portal.services import atomic, chunked, compose
+from portal.storage.base import StorageBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cleaned:
+    uploads: int
+    drafts: int
+    sessions: int
+    guards: int
+
+
+async def clean_up(settings: Settings, storage: StorageBackend) -> Cleaned:
+    return Cleaned(
+        uploads=await chunked.clean_up_abandoned(storage, settings.upload_abandon_hours),
+        drafts=await compose.expire_drafts(settings, storage),
+        sessions=await sessions.sweep(settings),
+        guards=await atomic.sweep_guards(),
+    )
+
+
+async def run(settings: Settings, storage: StorageBackend, every_seconds: float) -> None:
+    """Clean up now and then, forever (a background task of every server process)."""
+    while True:
+        try:
+            await clean_up(settings, storage)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("housekeeping failed (database or storage down?); will retry")
+        await asyncio.sleep(every_seconds)
