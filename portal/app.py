@@ -16,7 +16,7 @@ from quart import Quart, Response, abort, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
-from portal import db, i18n, security
+from portal import db, i18n, security, sessions
 from portal.body import BoundedHTTPConnection, BoundedRequest
 from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
@@ -174,7 +174,7 @@ def configure_templates(app: Quart) -> None:
             "languages": i18n.LANGUAGE_NAMES,
             "lang_url": lang_url,
             "csrf_token": security.csrf_token,
-            "signed_in_as": g.get("signed_in_as", ""),
+            "signed_in_as": sessions.signed_in_as(),
             "theme": theme,
             "organisation": theme.text("organisation", locale),
             "service_title": theme.text("title", locale),

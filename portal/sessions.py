@@ -24,7 +24,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from quart import Quart, Response, session
+from quart import Quart, Response, has_request_context, request, session
 from quart.sessions import SecureCookieSession, SessionInterface
 from quart.wrappers import BaseRequestWebsocket
 from tortoise.expressions import Q
@@ -32,7 +32,7 @@ from tortoise.expressions import Q
 from portal.config import Settings
 from portal.context import portal
 from portal.models import Sender, WebSession
-from portal.security import TOKEN_BYTES
+from portal.security import SAFE_METHODS, TOKEN_BYTES
 from portal.services import clock
 
 #: How often a busy session's last use is written (idle time is counted in minutes).
@@ -96,7 +96,11 @@ class ServerSessionInterface(SessionInterface):
             return
         current = clock.now()
         if session.id_hash is None:
-            if session.modified and dict(session):
+            # A refused state-changing request that came without a session (a form posted
+            # from another site: no SameSite=Lax cookie) starts none: its answer must not
+            # replace the visitor's own cookie.
+            refused = response.status_code >= 400 and request.method not in SAFE_METHODS
+            if session.modified and dict(session) and not refused:
                 await _store_new(session, current)
         elif session.modified:
             # UPDATE only: a session ended meanwhile (Cancel in another tab) stays ended.
@@ -168,10 +172,11 @@ async def sign_in(sender: Sender) -> None:
     current = _current()
     # Signing in again in the same browser keeps the sender's draft (and its files).
     draft = current.get("draft_id") if current.get("sender_id") == sender.id else None
-    for key in ("sender_id", "draft_id"):
+    for key in ("sender_id", "sender_email", "draft_id"):
         current.pop(key, None)
     await rotate(restart=True)
     current["sender_id"] = sender.id
+    current["sender_email"] = sender.email  # shown on every page while signed in
     if draft:
         current["draft_id"] = draft
 
@@ -181,6 +186,15 @@ async def current_sender() -> Sender | None:
     if not isinstance(sender_id, int):
         return None
     return await Sender.get_or_none(id=sender_id)
+
+
+def signed_in_as() -> str:
+    """The address of the sender signed in in this session ("" for nobody, and outside a
+    request: a mail being rendered)."""
+    if not has_request_context():
+        return ""
+    email = session.get("sender_email")
+    return email if isinstance(email, str) and "sender_id" in session else ""
 
 
 def draft_id(*, plan: bool = False) -> str | None:

@@ -117,11 +117,17 @@ async def save_draft(
 FORM_FIELDS = ["recipients_text", "subject", "body", "signature", "read_receipt", "locale"]
 
 
+def _storable(text: str) -> str:
+    """Text as a draft keeps it even when the form was refused: no NUL (PostgreSQL cannot
+    store it in text columns)."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _apply(draft: Message, form: ComposeForm, locale: str) -> None:
-    draft.recipients_text = form.recipients
-    draft.subject = form.subject[:MAX_SUBJECT]
-    draft.body = form.body
-    draft.signature = form.signature
+    draft.recipients_text = _storable(form.recipients)
+    draft.subject = _storable(form.subject[:MAX_SUBJECT])
+    draft.body = _storable(form.body)
+    draft.signature = _storable(form.signature)
     draft.read_receipt = form.read_receipt
     draft.locale = locale
 

@@ -14,7 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from portal.config import Settings
 from portal.models import RegistrationEvent, Sender, SenderLink
 from portal.security import hash_token, new_token
-from portal.services import atomic, clock, notifications, outbox
+from portal.services import atomic, clock, notifications, outbox, recipients
 
 
 class RegistrationRefused(Exception):
@@ -45,6 +45,10 @@ class Registration:
 
 
 def normalise_address(raw: str) -> str:
+    # U+FFFD: the form had bytes that are not UTF-8; routing forms (``a%b@c``, ``a!b``,
+    # quoted or ``@relay:`` addresses) would let the mail go on elsewhere.
+    if "\ufffd" in raw or recipients.routing_kind(raw.strip()) is not None:
+        raise RegistrationRefused(RegistrationRefused.Reason.INVALID_ADDRESS)
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized
     except EmailNotValidError:

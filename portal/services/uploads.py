@@ -59,6 +59,14 @@ def new_storage_key() -> str:
     return secrets.token_hex(20)
 
 
+def _text(raw: bytes) -> str:
+    """A field's bytes as text: invalid UTF-8 refuses the form (never silently replaced)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UploadRejected("malformed") from None
+
+
 class _Part:
     def __init__(self) -> None:
         self.headers: dict[bytes, bytes] = {}
@@ -137,9 +145,9 @@ class _Streamer:
 
     async def _start_part(self, part: _Part) -> None:
         _disposition, options = parse_options_header(part.headers.get(b"content-disposition", b""))
-        part.name = options.get(b"name", b"").decode("utf-8", "replace")
+        part.name = _text(options.get(b"name", b""))
         if b"filename" in options:
-            part.filename = options[b"filename"].decode("utf-8", "replace")
+            part.filename = _text(options[b"filename"])
             part.content_type = (
                 part.headers.get(b"content-type", b"application/octet-stream")
                 .decode("latin-1")
@@ -171,7 +179,7 @@ class _Streamer:
 
     async def _end_part(self, part: _Part) -> None:
         if part.filename is None:
-            value = part.buffer.decode("utf-8", "replace")
+            value = _text(bytes(part.buffer))
             if part.name == CSRF_FIELD:
                 if not self.csrf_ok(value):
                     raise UploadRejected("csrf")

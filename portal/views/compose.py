@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from quart import Blueprint, g
+from quart import Blueprint
 
 from portal import sessions
 from portal.context import portal
@@ -30,7 +30,6 @@ def sender_required(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
         sender = await sessions.current_sender()
         if sender is None:
             return await render_page("session_ended.html", status=401)
-        g.signed_in_as = sender.email  # shown on every page of a signed-in sender
         return await view(sender, *args, **kwargs)
 
     return wrapper
@@ -142,7 +141,7 @@ async def send(sender: Sender) -> Any:
     return await _render_compose(sender, draft, form, checked.errors, 400)
 
 
-@bp.post("/compose/attachments/<int:attachment_id>/remove")
+@bp.post("/compose/attachments/<int(max=2147483647):attachment_id>/remove")
 @sender_required
 async def remove_attachment(sender: Sender, attachment_id: int) -> Any:
     draft_id = sessions.draft_id()

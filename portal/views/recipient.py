@@ -166,7 +166,7 @@ async def resend_code(recipient: Recipient, token: str) -> Any:
     return await _follow(recipient, token, outcome)
 
 
-@bp.get("/m/<token>/attachments/<int:attachment_id>")
+@bp.get("/m/<token>/attachments/<int(max=2147483647):attachment_id>")
 @message_open
 async def download_attachment(recipient: Recipient, token: str, attachment_id: int) -> Any:
     attachment = await access.attachment(recipient, attachment_id)

@@ -122,7 +122,7 @@ async def _reply_closed(token: str) -> Any:
     return redirect(f"/m/{token}/reply/sent")
 
 
-@bp.post("/m/<token>/reply/attachments/<int:attachment_id>/remove")
+@bp.post("/m/<token>/reply/attachments/<int(max=2147483647):attachment_id>/remove")
 @message_open
 async def remove_attachment(recipient: Recipient, token: str, attachment_id: int) -> Any:
     author, draft = await _draft(recipient)

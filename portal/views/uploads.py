@@ -24,6 +24,7 @@ from portal.i18n import _, current_locale
 from portal.models import Attachment, Sender, Upload
 from portal.security import CSRF_HEADER, csrf_valid, streams_its_body
 from portal.services import chunked
+from portal.services.announcement import BadAnnouncement, parse_announcement
 from portal.services.chunked import ChunkRefused
 from portal.services.files import format_size
 from portal.storage.base import StorageError
@@ -90,9 +91,10 @@ def _storage_failed(exc: StorageError) -> Any:
 @bp.post("/compose/uploads")
 @sender_required
 async def begin(sender: Sender) -> Any:
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict) or not isinstance(data.get("size"), int):
-        return jsonify({"error": _("The file could not be read.")}), 400
+    try:
+        announced = parse_announcement(await request.body)
+    except BadAnnouncement as bad:
+        return jsonify({"error": bad.message, "reason": bad.reason}), 400
     # The session plans the draft's id before it exists: announcements in parallel all find
     # (or make) the same draft.
     try:
@@ -101,10 +103,10 @@ async def begin(sender: Sender) -> Any:
             portal().providers.storage,
             sender.id,
             sessions.draft_id(plan=True),
-            filename=str(data.get("filename") or "file"),
-            size=data["size"],
-            content_type=str(data.get("type") or ""),
-            fingerprint=str(data.get("fingerprint") or ""),
+            filename=announced.filename or "file",
+            size=announced.size,
+            content_type=announced.content_type,
+            fingerprint=announced.fingerprint,
             locale=current_locale(),
         )
     except ChunkRefused as refused:

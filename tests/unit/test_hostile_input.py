@@ -30,6 +30,7 @@ from .helpers import (
     multipart,
     newest_link,
     open_message,
+    page_text,
     row_counts,
     send_message,
     stored_files,
@@ -247,7 +248,9 @@ def register_cases() -> list[Case]:
         post("domain-literal", form({"email": "liisa@[127.0.0.1]"}), **bad),
         post("two-at-signs", form({"email": "liisa@evil.example@example.com"}), **bad),
         post("invalid-utf8-encoded", raw_form(b"email=%FF%FEliisa%40example.com"), **bad),
-        post("invalid-utf8-raw", raw_form(b"email=\xff\xfeliisa@example.com"), **bad),
+        # Undecodable bytes make the whole form unreadable: its CSRF field is gone too.
+        post("invalid-utf8-raw", raw_form(b"email=\xff\xfeliisa@example.com"),
+             words=CSRF_WORDS),
         post("utf8-surrogate", raw_form(b"email=%ED%A0%80@example.com"), **bad),
         post("overlong-utf8", raw_form(b"email=%C0%AFliisa@example.com"), **bad),
         post("body-over-limit", form({"email": "a" * (2 * 1024 * 1024)}), status=413,
@@ -740,6 +743,40 @@ async def test_removing_an_attachment_id_too_big_for_the_database_is_no_error(
         f"/compose/attachments/{value}/remove", form={"csrf_token": world.csrf}
     )
 
-    assert response.status_code == 303  # back to the compose page: nothing was there to remove
+    if int(value) > 2**31 - 1:  # no attachment can have such an id: not even looked up
+        assert response.status_code == 404
+        assert "Page not found" in await page_text(response)
+    else:  # back to the compose page: nothing was there to remove
+        assert response.status_code == 303
     assert await stored_state(data_dir) == before
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("locale", ["fi", "sv"])
+@pytest.mark.parametrize(
+    "case_id", ["register-no-csrf", "method-PUT-/compose", "register-empty", "menu-tab"]
+)
+async def test_the_message_is_in_the_users_language(locale, case_id, client, sign_in):
+    from portal.i18n import _, locale_context
+
+    case = next(case for case in CASES if case.id == case_id)
+    world = await prepare(client, sign_in, case.needs)
+    await client.get(f"/?lang={locale}")
+    body, headers = case.body(world)
+
+    response = await client.open(
+        quoted_path(world.format(case.path)), method=case.method, data=body, headers=headers
+    )
+    text = html.unescape(await response.get_data(as_text=True))
+
+    assert response.status_code == case.status
+    assert f'<html lang="{locale}">' in text
+    english = case.words if isinstance(case.words, str) else case.words[0]
+    source = {
+        CSRF_WORDS: "Your session has expired or the form is out of date. "
+        "Reload the page and try again.",
+    }.get(english, english)
+    with locale_context(locale):
+        translated = _(source)
+    assert translated != source, f"{source!r} is not translated to {locale}"
+    assert translated in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -126,7 +127,8 @@ async def test_reply_form_shows_the_recipient_and_subject(reader, link):
     html = await page_text(await reader.get(f"{link}/reply"))
 
     assert f"Re: {SUBJECT}" in html and SENDER in html
-    assert f'action="{link}/reply"' in html and 'enctype="multipart/form-data"' in html
+    assert re.search(rf'action="{link}/reply\?draft=[0-9a-f-]{{36}}"', html)  # names its draft
+    assert 'enctype="multipart/form-data"' in html
 
 
 # -- refused replies -------------------------------------------------------------------------
