@@ -197,24 +197,33 @@ def signed_in_as() -> str:
     return email if isinstance(email, str) and "sender_id" in session else ""
 
 
-def draft_id(*, plan: bool = False) -> str | None:
-    """The id of the sender's draft in this session; with ``plan``, one is chosen now when
-    there is none, so that parallel requests of this browser all use the same draft."""
-    value = session.get("draft_id")
+def _planned(key: str, plan: bool) -> str | None:
+    """The draft id under ``key``; with ``plan``, one is chosen now when there is none, so
+    that parallel requests of this browser all use the same draft."""
+    value = session.get(key)
     if isinstance(value, str):
         return value
     if not plan:
         return None
     value = str(uuid.uuid4())
-    session["draft_id"] = value
+    session[key] = value
     return value
 
 
-def remember_draft(message_id: str | None) -> None:
+def _remember(key: str, message_id: str | None) -> None:
     if message_id is None:
-        session.pop("draft_id", None)
+        session.pop(key, None)
     else:
-        session["draft_id"] = message_id
+        session[key] = message_id
+
+
+def draft_id(*, plan: bool = False) -> str | None:
+    """The id of the sender's draft in this session (see :func:`_planned`)."""
+    return _planned("draft_id", plan)
+
+
+def remember_draft(message_id: str | None) -> None:
+    _remember("draft_id", message_id)
 
 
 RECIPIENT_KEYS = ("recipient_id", "reply_draft_id")
@@ -244,21 +253,12 @@ async def close_message() -> None:
 
 
 def reply_draft_id(*, plan: bool = False) -> str | None:
-    value = session.get("reply_draft_id")
-    if isinstance(value, str):
-        return value
-    if not plan:
-        return None
-    value = str(uuid.uuid4())
-    session["reply_draft_id"] = value
-    return value
+    """The id of the recipient's reply draft in this session (see :func:`_planned`)."""
+    return _planned("reply_draft_id", plan)
 
 
 def remember_reply_draft(message_id: str | None) -> None:
-    if message_id is None:
-        session.pop("reply_draft_id", None)
-    else:
-        session["reply_draft_id"] = message_id
+    _remember("reply_draft_id", message_id)
 
 
 async def sweep(settings: Settings) -> int:

@@ -488,7 +488,28 @@ def e164(number: str) -> str:
     return "+358" + number[1:] if number.startswith("0") else number
 
 
-class SmsGatewayServer:
+class LoopbackHttpServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port) answering with ``handler``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class SmsGatewayServer(LoopbackHttpServer):
     """A real HTTP server on 127.0.0.1 that answers like an SMS gateway (``PORTAL_SMS=http``).
 
     Every POST is recorded in ``requests``; those with the right bearer token, a JSON body and
@@ -500,23 +521,11 @@ class SmsGatewayServer:
         self.token = token
         self.requests: list[CapturedSms] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sms-gateway", daemon=True
-        )
+        super().__init__(self._handler(), "sms-gateway")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{SMS_PATH}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return f"http://127.0.0.1:{self.port}{SMS_PATH}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         gateway = self

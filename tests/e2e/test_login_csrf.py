@@ -14,15 +14,16 @@ import dataclasses
 import hashlib
 import html
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import continue_with_link
 from playwright.sync_api import Page, expect
+
+from portal.testing import LoopbackHttpServer
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,7 @@ COOKIE = "sinetti_session"
 # -- the attacker's site -----------------------------------------------------------------------
 
 
-class ForeignSite:
+class ForeignSite(LoopbackHttpServer):
     """An HTTP server on 127.0.0.1 whose pages are opened as ``http://localhost:<port>/…``:
     another origin and another site than the portal's ``http://127.0.0.1:<port>``."""
 
@@ -55,26 +56,14 @@ class ForeignSite:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="foreign-site", daemon=True
-        )
+        super().__init__(Handler, "foreign-site")
 
     def url(self, path: str) -> str:
-        return f"http://localhost:{self._server.server_port}{path}"
+        return f"http://localhost:{self.port}{path}"
 
     def serve(self, path: str, page: str) -> str:
         self.pages[path] = page
         return self.url(path)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
