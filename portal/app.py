@@ -63,7 +63,9 @@ def configure_quart(app: Quart, settings: Settings) -> None:
     app.secret_key = settings.secret_key
     app.session_interface = ServerSessionInterface()  # type: ignore[assignment]
     app.config.update(
-        SESSION_COOKIE_NAME="sinetti_session",
+        # On https the __Host- prefix makes browsers refuse the cookie from any other host
+        # (a sibling subdomain cannot plant a session id) and unless it is Secure with Path=/.
+        SESSION_COOKIE_NAME="__Host-sinetti_session" if settings.https else "sinetti_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.https,

@@ -148,7 +148,9 @@ class TestOnHttps:
         response = await client.get("/?lang=sv", scheme="https")
 
         cookies = cookies_set(response)
-        assert "Secure" in cookies["sinetti_session"]
+        assert "sinetti_session" not in cookies
+        session = cookies["__Host-sinetti_session"]  # set by this host only, Secure, Path=/
+        assert "Secure" in session and "Path=/" in session and "Domain" not in session
         assert "Secure" in cookies["sinetti_lang"]
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
