@@ -97,13 +97,15 @@ def mailed_link(data_dir: Path, address: str, kind: str, timeout: float = 30) ->
 
 
 def sign_in(base: str, data_dir: Path) -> Browser:
-    """Register an address, follow its personal link; a browser on the compose page."""
+    """Register an address, open its personal link and press Continue; a browser on the
+    compose page."""
     browser = Browser(base)
     csrf = browser.page_csrf("/")
     address = f"bench{uuid.uuid4().hex[:12]}@example.com"
     status, _ = browser.form("/", {"email": address, "csrf_token": csrf})
     assert status in (200, 303), status
-    status, _, _ = browser.request("GET", mailed_link(data_dir, address, "s"))
+    link = mailed_link(data_dir, address, "s")
+    status, _ = browser.form(link, {"csrf_token": browser.page_csrf(link)})  # Continue
     assert status == 303, status
     browser.csrf = browser.page_csrf("/compose")
     return browser
