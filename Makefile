@@ -44,8 +44,10 @@ lint: setup
 	$(BIN)/mypy portal plugins/*/sinetti_* themes/*/sinetti_*
 	$(BIN)/python tools/i18n.py check
 
+UNIT := $(BIN)/pytest tests/unit -p no:playwright -n 2
+
 unit: setup zip-tools
-	$(BIN)/pytest tests/unit -p no:playwright
+	$(UNIT)
 
 e2e: setup browser
 	$(BIN)/pytest tests/e2e
@@ -57,8 +59,10 @@ concurrency: setup
 concurrency-postgres: setup postgres
 	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/concurrency -p no:playwright
 
+# The unit suite on both cores; the suites that run real servers one test at a time.
 test: setup browser lint
-	$(BIN)/pytest tests
+	$(UNIT)
+	$(BIN)/pytest tests/e2e tests/concurrency
 
 # PostgreSQL: install and start the local cluster, then run the unit and concurrency suites
 # against it.
@@ -70,7 +74,8 @@ postgres:
 		su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 
 test-postgres: setup zip-tools postgres
-	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/unit tests/concurrency -p no:playwright
+	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(UNIT)
+	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/concurrency -p no:playwright
 
 bench: setup
 	$(BIN)/python bench/run.py
