@@ -81,11 +81,13 @@ def _cleanup(args: argparse.Namespace) -> int:
 
     async def clean() -> None:
         settings = load_settings()
-        storage = create_app().extensions["sinetti"].providers.storage
+        app = create_app()
+        storage = app.extensions["sinetti"].providers.storage
         await db.connect(settings)
         await storage.open()
         try:
-            cleaned = await housekeeping.clean_up(settings, storage)
+            async with app.app_context():  # the services read the app's state and settings
+                cleaned = await housekeeping.clean_up(settings, storage)
             print(f"Cleaned up {cleaned.uploads} abandoned upload(s).")
             print(f"Deleted {cleaned.drafts} expired draft(s).")
             print(f"Ended {cleaned.sessions} expired session(s).")

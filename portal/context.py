@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import uuid
+from typing import Any
 
 import pluggy
 from quart import current_app
@@ -16,6 +19,11 @@ class Portal:
     settings: Settings
     pm: pluggy.PluginManager
     providers: Providers
+    #: SHA-256 of the bytes received so far, per chunked upload this process served:
+    #: ``(offset, hash)`` (see :mod:`portal.services.chunked`).
+    upload_hashes: dict[uuid.UUID, tuple[int, Any]] = dataclasses.field(default_factory=dict)
+    #: Set to wake the outbox worker of this app after a commit queued something.
+    outbox_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
 def portal() -> Portal:

@@ -49,7 +49,8 @@ async def connect(settings: Settings) -> None:
     """Connect for the whole process.
 
     tortoise 1.x keeps connections per asyncio task; Quart's ``before_serving`` runs in another
-    task than the requests, so the context is made global (see FIELD-NOTES).
+    task than the requests, so the context is made global (tortoise's own Quart integration
+    leaves every request with "No TortoiseContext is currently active").
     """
     ctx = await Tortoise.init(config=tortoise_config(settings))
     set_global_context(ctx)

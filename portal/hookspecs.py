@@ -6,8 +6,11 @@ its package (see the README). The built-in parts of the portal are plugins loade
 same way.
 
 Hooks named ``register_*`` return classes or objects and do no I/O; the work happens on the
-provider's own async methods. Event hooks (``message_sent``…) are called after the fact and
-their return value is ignored; they must not raise.
+provider's own async methods. Event hooks (``message_sent``…) are fired by the service that
+made the change, after it was committed, whoever called the service. An event hook may be a
+plain function or a coroutine function (it is awaited); its return value is ignored, and if
+it raises, the error is logged with the plugin's name and nothing else changes: not the
+user's answer, not what was stored (:mod:`portal.events`).
 """
 
 from __future__ import annotations
@@ -91,7 +94,8 @@ def register_translation_dirs() -> list[Path]:
 def message_sent(message: Message) -> None:
     """Called after a message was sent and committed (recipients and attachments stored,
     notifications queued). ``message`` has ``recipients`` and ``attachments`` prefetched.
-    Use it for audit logs or integrations; it must not raise and must not block.
+    Use it for audit logs or integrations. Fired for secure replies too (see also
+    :func:`reply_sent`).
     """
 
 
@@ -99,7 +103,7 @@ def message_sent(message: Message) -> None:
 def message_opened(recipient: Recipient, first: bool) -> None:
     """Called after ``recipient`` passed verification and their message opened in a browser
     session (``first`` on the first open ever, when a read receipt may have been queued).
-    ``recipient.message`` and its ``sender`` are loaded. For audit logs; must not raise.
+    ``recipient.message`` and its ``sender`` are loaded. For audit logs.
     """
 
 
@@ -108,10 +112,25 @@ def download_completed(message: Message, attachment: Attachment | None) -> None:
     """Called when the last byte of a download of ``message`` was handed to the server: one
     ``attachment`` (a Range request counts when it ends at the last byte), or the whole
     message as a zip (``attachment`` is None). A download broken off midway is never
-    reported. For audit logs and download receipts; must not raise and must not block.
+    reported. For audit logs and download receipts.
     """
 
 
 @hookspec
 def sender_registered(email: str, new_sender: bool) -> None:
     """Called after a registration e-mail was queued for ``email``."""
+
+
+@hookspec
+def link_locked(recipient: Recipient) -> None:
+    """Called once, after ``recipient``'s link was locked by too many wrong answers to the
+    verification (the sender has been e-mailed). ``recipient.message`` and its ``sender`` are
+    loaded. For audit logs and alerts to the agency.
+    """
+
+
+@hookspec
+def reply_sent(reply: Message, original: Message) -> None:
+    """Called after a recipient's secure ``reply`` to ``original`` was sent and committed
+    (after :func:`message_sent` for the same ``reply``). ``original.sender`` is loaded.
+    """

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
+from portal import events
 from portal.context import portal
 from portal.i18n import locale_context
 from portal.mail.base import OutgoingMail
@@ -55,7 +56,8 @@ async def _record_once(
 
 
 async def record_open(recipient: Recipient) -> bool:
-    """Note a successful open; True (and a read receipt, if asked for) only the first time."""
+    """Note a successful open; True (and a read receipt, if asked for) only the first time.
+    Plugins hear of every open (``message_opened``)."""
     message = recipient.message
 
     async def receipt(opened: datetime) -> OutgoingMail:
@@ -68,11 +70,14 @@ async def record_open(recipient: Recipient) -> bool:
             _when(opened, locale),
         )
 
-    return await _record_once(recipient, "opened_at", receipt if message.read_receipt else None)
+    first = await _record_once(recipient, "opened_at", receipt if message.read_receipt else None)
+    await events.emit("message_opened", recipient=recipient, first=first)
+    return first
 
 
-async def lock(recipient: Recipient) -> None:
-    """Lock the link after too many wrong answers; the sender is told once."""
+async def lock(recipient: Recipient) -> bool:
+    """Lock the link after too many wrong answers; the sender is told once. True only the
+    first time (the caller fires ``link_locked`` once its transaction committed)."""
     message = recipient.message
 
     async def notice(_locked: datetime) -> OutgoingMail:
@@ -83,7 +88,7 @@ async def lock(recipient: Recipient) -> None:
             _when(message.sent_at, message.locale),
         )
 
-    await _record_once(recipient, "locked_at", notice)
+    return await _record_once(recipient, "locked_at", notice)
 
 
 async def readable_message(recipient: Recipient) -> Message:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from tortoise.expressions import F
 
+from portal import events
 from portal.context import portal
 from portal.i18n import _, ngettext
 from portal.models import AccessCode, OutboxItem, OutboxStatus, Recipient
@@ -25,7 +26,7 @@ from portal.services import access, atomic, clock, outbox
 from portal.verification.base import Outcome, Step
 
 if TYPE_CHECKING:
-    from portal.verification.base import CodeVerificationProvider
+    from portal.verification.codes import CodeVerificationProvider
 
 DAY = timedelta(days=1)
 
@@ -180,9 +181,11 @@ async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: 
         await Recipient.filter(id=recipient.id).update(failed_attempts=F("failed_attempts") + 1)
         failed = await Recipient.filter(id=recipient.id).values_list("failed_attempts", flat=True)
         tries_left = provider.policy.max_tries - int(failed[0])  # type: ignore[call-overload]
-        if tries_left <= 0:
-            await access.lock(recipient)  # in this transaction: the lock and the count together
-            return Outcome(Step.LOCKED, status=403)
+        locked_now = tries_left <= 0 and await access.lock(recipient)  # with the count
+    if locked_now:
+        await events.emit("link_locked", recipient=recipient)
+    if tries_left <= 0:
+        return Outcome(Step.LOCKED, status=403)
     text = ngettext(
         "The code is wrong. You have %(count)d try left.",
         "The code is wrong. You have %(count)d tries left.",

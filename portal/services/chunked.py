@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from portal.config import MB, Settings
+from portal.context import portal
 from portal.models import Attachment, Message, Upload
 from portal.services import checksums, clock, compose, drafts
 from portal.services.files import safe_filename
@@ -34,8 +35,10 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 8 * MB
 
-#: SHA-256 of the bytes received so far, per upload this process served: (offset, hash).
-_hashes: dict[uuid.UUID, tuple[int, Any]] = {}
+
+def _hashes() -> dict[uuid.UUID, tuple[int, Any]]:
+    """SHA-256 of the bytes received so far, per upload this app served: (offset, hash)."""
+    return portal().upload_hashes
 
 
 class ChunkRefused(Exception):
@@ -115,7 +118,7 @@ async def begin(
     if not await Upload.filter(id=upload.id).update(backend_upload_id=upload.backend_upload_id):
         await abort_stored(storage, upload)  # the draft was cancelled meanwhile
         raise ChunkRefused(409, "sent")
-    _hashes[upload.id] = (0, hashlib.sha256())
+    _hashes()[upload.id] = (0, hashlib.sha256())
     return draft, upload
 
 
@@ -165,7 +168,7 @@ async def receive(
     if length is not None and length > expected:
         raise ChunkRefused(413, "too-large", upload.received)
     number = offset // upload.chunk_size + 1
-    known = _hashes.get(upload.id)
+    known = _hashes().get(upload.id)
     sha = known[1].copy() if known is not None and known[0] == offset else None
     crc = upload.crc32
     counted = 0
@@ -191,15 +194,15 @@ async def receive(
     if not moved:  # another request took this chunk meanwhile, or the upload was stopped
         current = await Upload.get_or_none(id=upload.id)
         if current is None:
-            _hashes.pop(upload.id, None)
+            _hashes().pop(upload.id, None)
             await abort_stored(storage, upload)
             raise ChunkRefused(404, "gone")
         raise ChunkRefused(409, "offset", current.received)
     upload.received, upload.crc32, upload.part_tags = offset + counted, crc, tags
     if sha is not None:
-        _hashes[upload.id] = (upload.received, sha)
+        _hashes()[upload.id] = (upload.received, sha)
     else:
-        _hashes.pop(upload.id, None)
+        _hashes().pop(upload.id, None)
     if upload.received == upload.size:
         return await _finish(storage, sender_id, upload)
     return upload
@@ -207,7 +210,7 @@ async def receive(
 
 async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> Attachment:
     await storage.complete_upload(upload.storage_key, upload.backend_upload_id, upload.part_tags)
-    known = _hashes.pop(upload.id, None)
+    known = _hashes().pop(upload.id, None)
     if known is not None and known[0] == upload.size:
         sha256 = known[1].hexdigest()
     else:
@@ -239,7 +242,7 @@ async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> At
 
 async def abort(storage: StorageBackend, upload: Upload) -> None:
     """Stop an upload (its reserved size is free again) and throw away what it stored."""
-    _hashes.pop(upload.id, None)
+    _hashes().pop(upload.id, None)
     await Upload.filter(id=upload.id).delete()
     await abort_stored(storage, upload)
 

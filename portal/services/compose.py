@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import uuid
 
+from portal import events
 from portal.config import Settings
 from portal.i18n import _
 from portal.models import Attachment, Message, MessageStatus, Recipient, Sender, Upload
@@ -200,6 +201,7 @@ async def send(
             )
     outbox.wake()
     await message.fetch_related("recipients", "attachments")
+    await events.emit("message_sent", message=message)
     return message
 
 

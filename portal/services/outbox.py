@@ -20,8 +20,10 @@ import logging
 import re
 from datetime import timedelta
 
+from quart import has_app_context
 from tortoise.expressions import Q
 
+from portal.context import portal
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
 from portal.services import clock
@@ -34,14 +36,10 @@ CLAIM_SECONDS = 300
 BATCH = 20
 MAX_BACKOFF_SECONDS = 3600
 
-_wake_event: asyncio.Event | None = None
-
 
 def _sealer(secret_key: str | None = None) -> Sealer:
     """The outbox's sealer: of ``secret_key``, or of the current app's settings."""
     if secret_key is None:
-        from portal.context import portal  # the app imports this module: not at import time
-
         secret_key = portal().settings.secret_key
     return Sealer(secret_key)
 
@@ -106,9 +104,9 @@ def _scrubbed(error: str, *plain: str | None) -> str:
 
 
 def wake() -> None:
-    """Ask the background worker to look at the outbox now (after a commit)."""
-    if _wake_event is not None:
-        _wake_event.set()
+    """Ask the app's background worker to look at the outbox now (after a commit)."""
+    if has_app_context():
+        portal().outbox_wake.set()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -208,9 +206,9 @@ async def _deliver(
 async def run_worker(
     mail: MailTransport, sms: SmsGateway, poll_seconds: float, max_attempts: int
 ) -> None:
-    """Deliver forever: at every wake-up and at least every ``poll_seconds``."""
-    global _wake_event
-    _wake_event = asyncio.Event()
+    """Deliver forever: at every wake-up and at least every ``poll_seconds`` (a task of the
+    app's, started in its app context)."""
+    wake_event = portal().outbox_wake
     while True:
         try:
             while await deliver_due(mail, sms, max_attempts) == BATCH:
@@ -220,8 +218,8 @@ async def run_worker(
         except Exception:
             log.exception("outbox worker: delivery round failed (database down?); will retry")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_wake_event.wait(), timeout=poll_seconds)
-        _wake_event.clear()
+            await asyncio.wait_for(wake_event.wait(), timeout=poll_seconds)
+        wake_event.clear()
 
 
 async def summary() -> dict[str, int]:

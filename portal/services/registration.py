@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
+from portal import events
 from portal.config import Settings
 from portal.models import RegistrationEvent, Sender, SenderLink
 from portal.security import hash_token, new_token
@@ -84,6 +85,7 @@ async def register(settings: Settings, raw_email: str, client_ip: str, locale: s
         mail = await notifications.registration_mail(settings, email, token, locale)
         await outbox.enqueue_mail(mail)
     outbox.wake()
+    await events.emit("sender_registered", email=email, new_sender=created)
     return Registration(email=email, new_sender=created)
 
 

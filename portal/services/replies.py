@@ -8,6 +8,7 @@ to the sender's own mailbox). ``reply_to`` records which message it answers.
 
 from __future__ import annotations
 
+from portal import events
 from portal.config import Settings
 from portal.i18n import _
 from portal.models import Message, Recipient, Sender, SenderLink
@@ -72,7 +73,7 @@ async def send(
 ) -> Message:
     """Send the reply to the original sender (their address needs no domain check)."""
     original = recipient.message
-    return await compose.send(
+    reply = await compose.send(
         settings,
         author,
         draft_id,
@@ -83,3 +84,5 @@ async def send(
         reservation,
         reply_to=original,
     )
+    await events.emit("reply_sent", reply=reply, original=original)
+    return reply

@@ -12,9 +12,10 @@ The recipient's pages drive a provider through three steps, each answered with a
 - :meth:`VerificationProvider.answer` when the recipient submits the challenge form, and
   :meth:`VerificationProvider.resend` when they ask for a new code.
 
-Most providers send a one-time code somewhere; :class:`CodeVerificationProvider` does all of
-that (hashing, expiry, tries, lock, cooldown, daily cap) and leaves only the delivery and the
-wording to the subclass.
+Most providers send a one-time code somewhere;
+:class:`portal.verification.codes.CodeVerificationProvider` does all of that (hashing, expiry,
+tries, lock, cooldown, daily cap) and leaves only the delivery and the wording to the
+subclass.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from portal.config import ConfigError
 from portal.providers import Provider
 
 if TYPE_CHECKING:
-    from portal.config import Settings
-    from portal.models import OutboxItem, Recipient
+    from portal.models import Recipient
 
 
 class Step(StrEnum):
@@ -131,51 +131,3 @@ class CodePolicy:
             resend_after=timedelta(seconds=_option_int(options, prefix, "resend_seconds", 60)),
             daily_limit=_option_int(options, prefix, "daily_limit", cls.daily_limit),
         )
-
-
-class CodeVerificationProvider(VerificationProvider):
-    """A provider that sends the recipient a numeric one-time code and asks for it.
-
-    Subclasses say how the code travels (:meth:`deliver`, which queues it through the outbox
-    and returns the item) and word the page (:meth:`prompt`, :meth:`delivery_failed`). The
-    settings ``PORTAL_<prefix>LENGTH``, ``VALID_MINUTES``, ``MAX_TRIES``, ``RESEND_SECONDS``
-    and ``DAILY_LIMIT`` tune the :class:`CodePolicy`.
-    """
-
-    known_options: ClassVar[frozenset[str] | None] = CodePolicy.OPTIONS
-
-    def __init__(self, settings: Settings, options: dict[str, str]) -> None:
-        super().__init__(settings, options)
-        self.policy = CodePolicy.from_options(self.settings_prefix, options)
-
-    @abstractmethod
-    async def deliver(self, recipient: Recipient, code: str, locale: str) -> OutboxItem:
-        """Queue ``code`` for ``recipient`` (in ``locale``); return the outbox item."""
-
-    @abstractmethod
-    def prompt(self, recipient: Recipient) -> Prompt:
-        """The translated texts of the challenge page."""
-
-    @abstractmethod
-    def delivery_failed(self, recipient: Recipient) -> str:
-        """The translated error shown when the code could not be delivered at all."""
-
-    async def start(self, recipient: Recipient, locale: str) -> Outcome:
-        from portal.services import access_codes
-
-        return await access_codes.start(self, recipient, locale)
-
-    async def show(self, recipient: Recipient) -> Outcome:
-        from portal.services import access_codes
-
-        return await access_codes.show(self, recipient)
-
-    async def answer(self, recipient: Recipient, answer: str) -> Outcome:
-        from portal.services import access_codes
-
-        return await access_codes.answer(self, recipient, answer)
-
-    async def resend(self, recipient: Recipient, locale: str) -> Outcome:
-        from portal.services import access_codes
-
-        return await access_codes.resend(self, recipient, locale)

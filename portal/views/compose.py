@@ -127,7 +127,6 @@ async def send(sender: Sender) -> Any:
                     reservation,
                 )
                 sessions.remember_draft(None)
-                portal().pm.hook.message_sent(message=message)
                 return redirect(f"/sent/{message.id}")
             draft = await compose.save_draft(
                 sender.id, draft_id, form, parsed.files, current_locale(), reservation

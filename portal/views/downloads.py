@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from quart import Response, request
 
+from portal import events
 from portal.context import portal
 from portal.models import Attachment, Message
 from portal.services import zipper
@@ -45,13 +46,13 @@ def _completed(
 
     The stream runs after the request context is gone: the hook caller is taken now.
     """
-    hook = portal().pm.hook
+    pm = portal().pm
 
     async def passed_on() -> AsyncIterator[bytes]:
         async for data in stream:
             yield data
         if whole:
-            hook.download_completed(message=message, attachment=attachment)
+            await events.emit("download_completed", pm=pm, message=message, attachment=attachment)
 
     return passed_on()
 

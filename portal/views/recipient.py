@@ -82,9 +82,8 @@ def _message_locale() -> str:
 async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     """Show what the verification provider decided."""
     if outcome.step == Step.VERIFIED:
-        first = await access.record_open(recipient)
+        await access.record_open(recipient)
         await sessions.open_message(recipient.id)
-        portal().pm.hook.message_opened(recipient=recipient, first=first)
         return redirect(f"/m/{token}")
     if outcome.step == Step.CHALLENGE:
         return await render_page(

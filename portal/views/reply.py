@@ -88,7 +88,7 @@ async def send_reply(recipient: Recipient, token: str) -> Any:
     try:
         async with uploading.files_kept_only_if_stored(parsed, reservation):
             if not attach_only and not errors:
-                reply = await replies.send(
+                await replies.send(
                     portal().settings,
                     recipient,
                     author,
@@ -99,7 +99,6 @@ async def send_reply(recipient: Recipient, token: str) -> Any:
                     reservation,
                 )
                 sessions.remember_reply_draft(None)
-                portal().pm.hook.message_sent(message=reply)
                 return redirect(f"/m/{token}/reply/sent")
             draft = await compose.save_draft(
                 author.id,

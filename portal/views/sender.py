@@ -47,7 +47,6 @@ async def register() -> Any:
         return await render_page(
             "start.html", status=status, email=email, errors={"email": [message]}
         )
-    portal().pm.hook.sender_registered(email=result.email, new_sender=result.new_sender)
     # Registration closes any session: the sender continues from the link in their mailbox.
     await sessions.end()
     return await render_page("registered.html", email=result.email, days=settings.link_valid_days)

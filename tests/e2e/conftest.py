@@ -9,8 +9,9 @@ on loopback), ``sms_gateway`` (an SMS gateway stand-in) and ``running_portal_ser
   printed when it fails to start and attached to the report of every failed test.
   ``running_portal_server(mail, sms_gateway, tmp_path_factory, name, extra_env)`` starts another
   such server with other settings (test_big_uploads.py: a 450 MiB limit, S3 storage).
-- Playwright's ``page``/``context`` use ``/usr/bin/chromium`` (see FIELD-NOTES.md) with the
-  server as ``base_url``, a Finnish browser (``Accept-Language: fi-FI``) and downloads on.
+- Playwright's ``page``/``context`` use Debian's ``/usr/bin/chromium`` (Playwright cannot
+  download its own browser without internet access) with the server as ``base_url``, a
+  Finnish browser (``Accept-Language: fi-FI``) and downloads on.
 - ``assert_accessible(page, what)`` runs axe-core (WCAG 2.0/2.1 A and AA) and fails listing every
   violation; ``screenshot(page, name)`` saves a full-page PNG to test-artifacts/screenshots/.
   ``page_in_languages(page, url, lang, what, name)`` opens a page in a language and does both at
@@ -64,7 +65,7 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-# The product's words in the three languages (PRODUCT.md, from the original guide).
+# The product's words in the three languages (docs: the UI words of the original guide).
 WORDS = {
     "fi": {
         "Confidential message": "Salassa pidettävä viesti",
@@ -148,7 +149,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's Chromium: Playwright cannot download its own browser here (FIELD-NOTES.md)."""
+    """Debian's Chromium: Playwright cannot download its own browser without internet access."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     return {
@@ -294,7 +295,7 @@ def new_address_fixture() -> Callable[[str], str]:
 
 @pytest.fixture
 def words() -> dict[str, dict[str, str]]:
-    """The product's words in fi, sv and en (PRODUCT.md): ``words["sv"]["Sender"]``."""
+    """The product's words in fi, sv and en: ``words["sv"]["Sender"]``."""
     return WORDS
 
 

@@ -7,7 +7,9 @@ when a new hook has none), through a small agency plugin registered like any oth
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
+import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
@@ -33,7 +35,14 @@ from portal.testing import builtin_plugins, csrf_from, links_in
 from portal.themes import Theme
 from portal.verification.base import Outcome, VerificationProvider
 
-from .helpers import eventually, page_text, post_compose, send_message, sign_in_delivered
+from .helpers import (
+    eventually,
+    multipart,
+    page_text,
+    post_compose,
+    send_message,
+    sign_in_delivered,
+)
 
 HERE = Path(__file__).resolve().parent
 HOOKS = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, "sinetti_spec"))
@@ -224,6 +233,8 @@ class AgencyPlugin:
         self.registrations: list[tuple[str, bool]] = []
         self.opened: list[tuple[str, bool]] = []
         self.downloads: list[str | None] = []
+        self.locked: list[str] = []
+        self.replies: list[tuple[str, str]] = []
 
     @hookimpl
     def register_storage_backends(self):
@@ -268,6 +279,32 @@ class AgencyPlugin:
     @hookimpl
     def download_completed(self, message: Message, attachment: Attachment | None) -> None:
         self.downloads.append(attachment.filename if attachment else None)
+
+    @hookimpl
+    async def link_locked(self, recipient: Recipient) -> None:  # a coroutine: awaited
+        await asyncio.sleep(0)
+        self.locked.append(recipient.email)
+
+    @hookimpl
+    async def reply_sent(self, reply: Message, original: Message) -> None:
+        await asyncio.sleep(0)
+        self.replies.append((reply.subject, original.subject))
+
+
+class BrokenPlugin:
+    """A plugin whose every event hook fails: the portal must go on as if it were not there."""
+
+    @hookimpl
+    def message_sent(self, message: Message) -> None:
+        raise RuntimeError("the audit database is down")
+
+    @hookimpl
+    async def sender_registered(self, email: str, new_sender: bool) -> None:
+        raise RuntimeError("so is the CRM")
+
+    @hookimpl
+    async def message_opened(self, recipient: Recipient, first: bool) -> None:
+        raise RuntimeError("and the dashboard")
 
 
 def compile_catalog(folder: Path, locale: str, strings: dict[str, str]) -> None:
@@ -515,3 +552,83 @@ async def test_plugin_installed_but_not_selected_is_not_used(tmp_path, agency):
 
     assert (chosen.storage.name, chosen.mail.name, chosen.sms.name) == ("local", "dev", "dev")
     assert chosen.theme.name == "default"
+
+
+async def pin_recipient_link(portal_app, client, sign_in) -> str:
+    await sign_in("liisa@example.com")
+    response = await post_compose(
+        client,
+        {"recipients": "ville@valtori.fi.0400123456.sec", "subject": "S", "action": "send"},
+    )
+    assert response.status_code == 303
+    return await recipient_link(portal_app.app, "ville@valtori.fi")
+
+
+async def test_hook_link_locked_is_awaited_once_when_wrong_pins_lock_the_link(
+    portal_app, agency, client, sign_in
+):
+    link = await pin_recipient_link(portal_app, client, sign_in)
+    browser = portal_app.test_client()
+    csrf = csrf_from(await page_text(await browser.get(link)))
+    assert (await browser.post(link + "/open", form={"csrf_token": csrf})).status_code == 303
+    csrf = csrf_from(await page_text(await browser.get(link + "/code")))
+
+    answers = [
+        (await browser.post(link + "/code", form={"code": "000000x", "csrf_token": csrf}))
+        for _ in range(6)
+    ]
+
+    assert [answer.status_code for answer in answers][-2:] == [403, 403]
+    assert agency.locked == ["ville@valtori.fi"]  # once, although two answers met the lock
+
+
+async def test_hook_reply_sent_names_the_reply_and_the_message_it_answers(
+    portal_app, agency, client, sign_in
+):
+    await sign_in("liisa@example.com")
+    response = await post_compose(
+        client, {"recipients": "ville@valtori.fi", "subject": "Hakemus", "action": "send"}
+    )
+    assert response.status_code == 303
+    link = await recipient_link(portal_app.app, "ville@valtori.fi")
+    reader = portal_app.test_client()
+    csrf = csrf_from(await page_text(await reader.get(link)))
+    assert (await reader.post(link + "/open", form={"csrf_token": csrf})).status_code == 303
+    csrf = csrf_from(await page_text(await reader.get(link + "/reply")))
+    body, content_type = multipart([("csrf_token", csrf), ("body", "Kiitos."), ("action", "send")])
+
+    sent = await reader.post(link + "/reply", data=body, headers={"Content-Type": content_type})
+
+    assert sent.status_code == 303
+    assert agency.replies == [("Re: Hakemus", "Hakemus")]
+    assert [message.subject for message in agency.messages] == ["Hakemus", "Re: Hakemus"]
+
+
+class TestAPluginThatFails:
+    @pytest.fixture
+    def portal_plugins(self, agency):
+        return [*builtin_plugins(), BrokenPlugin(), agency]
+
+    async def test_its_failing_event_hooks_change_no_answer_and_nothing_stored(
+        self, portal_app, agency, client, sign_in, caplog
+    ):
+        caplog.set_level(logging.ERROR, logger="portal.events")
+        await sign_in("liisa@example.com")  # sender_registered raised: still signed in
+
+        response = await post_compose(
+            client, {"recipients": "ville@valtori.fi", "subject": "S", "action": "send"}
+        )
+
+        assert response.status_code == 303  # message_sent raised: the message was sent all the same
+        assert await Message.filter(subject="S").count() == 1
+        assert len(agency.messages) == 1  # the other plugins still heard of it
+        link = await recipient_link(portal_app.app, "ville@valtori.fi")
+        reader = portal_app.test_client()
+        csrf = csrf_from(await page_text(await reader.get(link)))
+        assert (await reader.post(link + "/open", form={"csrf_token": csrf})).status_code == 303
+        assert (await Recipient.get(email="ville@valtori.fi")).opened_at is not None
+        failures = sorted(r.getMessage() for r in caplog.records if r.name == "portal.events")
+        assert failures == [
+            f"plugin BrokenPlugin failed in its {hook} hook; ignored"
+            for hook in ("message_opened", "message_sent", "sender_registered")
+        ]

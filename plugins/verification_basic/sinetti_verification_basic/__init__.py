@@ -17,12 +17,8 @@ from portal.i18n import _, locale_context, ngettext
 from portal.models import OutboxItem, Recipient
 from portal.services import outbox
 from portal.services.recipients import mask_phone
-from portal.verification.base import (
-    CodeVerificationProvider,
-    Outcome,
-    Prompt,
-    VerificationProvider,
-)
+from portal.verification.base import Outcome, Prompt, VerificationProvider
+from portal.verification.codes import CodeVerificationProvider
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,7 +15,7 @@ from portal.mail.base import OutgoingMail
 from portal.models import AccessCode, Channel, OutboxItem, Recipient
 from portal.services import outbox
 from portal.testing import builtin_plugins
-from portal.verification.base import CodeVerificationProvider, Prompt
+from portal.verification.codes import CodeVerificationProvider, Prompt
 
 from ..helpers import (
     csrf_of,

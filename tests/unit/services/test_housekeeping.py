@@ -28,6 +28,13 @@ def _portal(client):
     return client.app.extensions["sinetti"]
 
 
+async def clean_up(client) -> housekeeping.Cleaned:
+    """What the server's housekeeping task does, in the app's context as the task runs."""
+    portal = _portal(client)
+    async with client.app.app_context():
+        return await housekeeping.clean_up(portal.settings, portal.providers.storage)
+
+
 async def _draft_with_file_and_upload(client) -> Message:
     response = await post_compose(client, {**FIELDS, "action": "attach"}, [FILE])
     assert response.status_code == 200
@@ -46,14 +53,13 @@ async def test_a_draft_older_than_draft_hours_is_deleted_with_its_files_and_uplo
     await sign_in(SENDER)
     draft = await _draft_with_file_and_upload(client)
     assert stored_files(data_dir)
-    portal = _portal(client)
 
     moved_clock.advance(hours=23, minutes=59)
-    kept = await housekeeping.clean_up(portal.settings, portal.providers.storage)
+    kept = await clean_up(client)
     assert kept.drafts == 0 and await Message.exists(id=draft.id)
 
     moved_clock.advance(minutes=2)
-    cleaned = await housekeeping.clean_up(portal.settings, portal.providers.storage)
+    cleaned = await clean_up(client)
 
     assert cleaned.drafts == 1
     assert not await Message.exists(id=draft.id)
@@ -67,10 +73,9 @@ async def test_a_draft_older_than_draft_hours_is_deleted_with_its_files_and_uplo
 async def test_expiry_never_touches_a_sent_message(client, sign_in, data_dir, moved_clock):
     await sign_in(SENDER)
     await send_message(client, FIELDS, [FILE])
-    portal = _portal(client)
 
     moved_clock.advance(hours=48)
-    cleaned = await housekeeping.clean_up(portal.settings, portal.providers.storage)
+    cleaned = await clean_up(client)
 
     assert cleaned.drafts == 0
     assert await Message.filter(status=MessageStatus.SENT).count() == 1
@@ -94,10 +99,9 @@ async def test_guards_untouched_for_two_days_are_swept_and_recent_ones_kept(move
 async def test_expired_sessions_are_swept_by_housekeeping(client, sign_in, moved_clock):
     await sign_in(SENDER)
     assert await WebSession.all().count() == 1
-    portal = _portal(client)
 
-    moved_clock.advance(minutes=portal.settings.session_idle_minutes + 1)
-    cleaned = await housekeeping.clean_up(portal.settings, portal.providers.storage)
+    moved_clock.advance(minutes=_portal(client).settings.session_idle_minutes + 1)
+    cleaned = await clean_up(client)
 
     assert cleaned.sessions == 1
     assert await WebSession.all().count() == 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Literal
 
 import pytest
 
 from portal import db
 from portal.app import create_app
 from portal.config import load_settings
+from portal.context import portal
 from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
 from portal.services import clock, outbox
@@ -189,15 +191,27 @@ async def test_every_item_is_delivered_exactly_once_across_batches(database):
     assert len(addresses) == len(set(addresses)) == outbox.BATCH * 2 + 3
 
 
+class WatchedEvent(asyncio.Event):
+    """An event that tells when someone has started waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.waited.set()
+        return await super().wait()
+
+
 async def test_worker_delivers_at_once_when_woken(database):
     transport = RecordingMail()
-    previous = outbox._wake_event  # another app of this process may have left its own
+    portal().outbox_wake = wake = WatchedEvent()  # the app's own event, not a module's
     worker = asyncio.create_task(
         outbox.run_worker(transport, RecordingSms(), poll_seconds=60, max_attempts=3)
     )
 
     async def started() -> bool:
-        return outbox._wake_event is not previous
+        return wake.waited.is_set()  # its first round is done; it sleeps for 60 s now
 
     try:
         assert await eventually(started)

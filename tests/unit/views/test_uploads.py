@@ -172,7 +172,7 @@ async def test_announcing_the_same_file_again_continues_its_upload(client, csrf)
 async def test_an_upload_continued_by_another_process_still_gets_the_right_sha256(client, csrf):
     state = await (await begin(client, csrf)).get_json()
     await put(client, csrf, state["id"], 0)
-    chunked._hashes.clear()  # what a restart (or another worker) has in memory
+    client.app.extensions["sinetti"].upload_hashes.clear()  # what another worker has in memory
 
     await put(client, csrf, state["id"], CHUNK_SIZE)
     final = await (await put(client, csrf, state["id"], 2 * CHUNK_SIZE)).get_json()
@@ -279,7 +279,8 @@ async def test_uploads_abandoned_for_a_day_are_cleaned_up(portal_app, client, cs
     )
     storage = portal_app.app.extensions["sinetti"].providers.storage
 
-    cleaned = await chunked.clean_up_abandoned(storage, hours=24)
+    async with portal_app.app.app_context():  # services run in the app's context
+        cleaned = await chunked.clean_up_abandoned(storage, hours=24)
 
     assert cleaned == 1
     assert [str(u.id) for u in await Upload.all()] == [recent["id"]]
