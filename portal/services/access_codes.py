@@ -23,7 +23,7 @@ from portal.context import portal
 from portal.i18n import _, ngettext
 from portal.models import AccessCode, OutboxItem, OutboxStatus, Recipient
 from portal.services import access, atomic, clock, outbox
-from portal.verification.base import Outcome, Step
+from portal.verification.base import Outcome, Problem, Step
 
 if TYPE_CHECKING:
     from portal.verification.codes import CodeVerificationProvider
@@ -56,13 +56,13 @@ def _challenge(
     provider: CodeVerificationProvider,
     recipient: Recipient,
     error: str = "",
-    status: int = 200,
+    problem: Problem = Problem.NONE,
     notice: str = "",
 ) -> Outcome:
     prompt = provider.prompt(recipient)
     if notice:
         prompt = dataclasses.replace(prompt, notice=notice)
-    return Outcome(Step.CHALLENGE, prompt, error, status)
+    return Outcome(Step.CHALLENGE, prompt, error, problem)
 
 
 def _daily_limit_reached() -> Outcome:
@@ -72,7 +72,7 @@ def _daily_limit_reached() -> Outcome:
             "Too many codes have been requested for this message today. Try again tomorrow, "
             "or contact the sender."
         ),
-        status=429,
+        problem=Problem.LIMIT,
     )
 
 
@@ -124,7 +124,7 @@ async def start(provider: CodeVerificationProvider, recipient: Recipient, locale
     """
     async with atomic.serialized(_guard(recipient)):
         if await _locked_now(recipient):
-            return Outcome(Step.LOCKED, status=403)
+            return Outcome(Step.LOCKED)
         current = await _newest(recipient)
         refused = None
         if current is None or current.expires_at <= clock.now():
@@ -141,10 +141,10 @@ async def show(provider: CodeVerificationProvider, recipient: Recipient) -> Outc
     if code is None:
         return Outcome(Step.START_OVER)
     if code.expires_at <= clock.now():
-        return _challenge(provider, recipient, _expired(), 200)
+        return _challenge(provider, recipient, _expired())
     item = await OutboxItem.get_or_none(id=code.delivery_id) if code.delivery_id else None
     if item is not None and item.status == OutboxStatus.FAILED:
-        return _challenge(provider, recipient, provider.delivery_failed(recipient), 200)
+        return _challenge(provider, recipient, provider.delivery_failed(recipient))
     if item is not None and item.status == OutboxStatus.PENDING and item.attempts > 0:
         delayed = _("Sending is delayed. We keep trying; this can take a few minutes.")
         return _challenge(provider, recipient, notice=delayed)
@@ -165,15 +165,15 @@ async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: 
     """
     given = normalise(raw)
     if not given:
-        return _challenge(provider, recipient, _("Enter the code."), 400)
+        return _challenge(provider, recipient, _("Enter the code."), Problem.INVALID)
     async with atomic.serialized(_guard(recipient)):
         if await _locked_now(recipient):
-            return Outcome(Step.LOCKED, status=403)
+            return Outcome(Step.LOCKED)
         code = await _newest(recipient)
         if code is None:
             return Outcome(Step.START_OVER)
         if code.expires_at <= clock.now():
-            return _challenge(provider, recipient, _expired(), 400)
+            return _challenge(provider, recipient, _expired(), Problem.INVALID)
         if hmac.compare_digest(code_hash(recipient.id, given), code.code_hash):
             await AccessCode.filter(id=code.id).update(used_at=clock.now())
             await Recipient.filter(id=recipient.id).update(failed_attempts=0)
@@ -185,13 +185,13 @@ async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: 
     if locked_now:
         await events.emit("link_locked", recipient=recipient)
     if tries_left <= 0:
-        return Outcome(Step.LOCKED, status=403)
+        return Outcome(Step.LOCKED)
     text = ngettext(
         "The code is wrong. You have %(count)d try left.",
         "The code is wrong. You have %(count)d tries left.",
         tries_left,
     ) % {"count": tries_left}
-    return _challenge(provider, recipient, text, 400)
+    return _challenge(provider, recipient, text, Problem.INVALID)
 
 
 async def resend(provider: CodeVerificationProvider, recipient: Recipient, locale: str) -> Outcome:
@@ -201,7 +201,7 @@ async def resend(provider: CodeVerificationProvider, recipient: Recipient, local
     """
     async with atomic.serialized(_guard(recipient)):
         if await _locked_now(recipient):
-            return Outcome(Step.LOCKED, status=403)
+            return Outcome(Step.LOCKED)
         newest = await _newest(recipient, unused=False)
         wait = (
             newest.created_at + provider.policy.resend_after - clock.now()
@@ -218,7 +218,7 @@ async def resend(provider: CodeVerificationProvider, recipient: Recipient, local
             "You can ask for a new code in %(count)d seconds.",
             seconds,
         ) % {"count": seconds}
-        return _challenge(provider, recipient, text, 429)
+        return _challenge(provider, recipient, text, Problem.TOO_SOON)
     if refused is not None:
         return refused
     outbox.wake()

@@ -42,12 +42,14 @@ def _hashes() -> dict[uuid.UUID, tuple[int, Any]]:
 
 
 class ChunkRefused(Exception):
-    """A request of the upload protocol cannot be taken. ``reason`` says why (``too-large``,
-    ``offset``, ``length``, ``size``); ``offset`` is where the upload stands."""
+    """A request of the upload protocol cannot be taken. ``reason`` says why: ``size`` (not a
+    size), ``length`` (a chunk shorter than announced), ``offset`` (not where the upload
+    stands), ``sent`` (the draft was sent or cancelled), ``gone`` (no such upload any more),
+    ``too-large`` (over the message limit), ``quota`` (over the sender's limit); ``offset``
+    is where the upload stands. The web layer decides what each means in HTTP."""
 
-    def __init__(self, status: int, reason: str, offset: int | None = None) -> None:
+    def __init__(self, reason: str, offset: int | None = None) -> None:
         super().__init__(reason)
-        self.status = status
         self.reason = reason
         self.offset = offset
 
@@ -60,8 +62,8 @@ async def unfinished(draft: Message | None) -> list[Upload]:
 
 def _refused(closed_or_full: drafts.DraftClosed | drafts.NoRoom) -> ChunkRefused:
     if isinstance(closed_or_full, drafts.DraftClosed):
-        return ChunkRefused(409, "sent")
-    return ChunkRefused(413, "too-large" if closed_or_full.limit == "message" else "quota")
+        return ChunkRefused("sent")
+    return ChunkRefused("too-large" if closed_or_full.limit == "message" else "quota")
 
 
 async def begin(
@@ -84,7 +86,7 @@ async def begin(
     the upload, or the attachment at once for an empty file.
     """
     if size < 0:
-        raise ChunkRefused(400, "size")
+        raise ChunkRefused("size")
     fingerprint = fingerprint[:400]
     name = safe_filename(filename)
     content_type = content_type[:255] or "application/octet-stream"
@@ -117,7 +119,7 @@ async def begin(
         raise
     if not await Upload.filter(id=upload.id).update(backend_upload_id=upload.backend_upload_id):
         await abort_stored(storage, upload)  # the draft was cancelled meanwhile
-        raise ChunkRefused(409, "sent")
+        raise ChunkRefused("sent")
     _hashes()[upload.id] = (0, hashlib.sha256())
     return draft, upload
 
@@ -139,7 +141,7 @@ async def _store_empty(
             return draft, await compose.attach(draft.id, empty)
     except drafts.DraftClosed:
         await storage.delete(key)
-        raise ChunkRefused(409, "sent") from None
+        raise ChunkRefused("sent") from None
 
 
 def expected_length(upload: Upload, offset: int) -> int:
@@ -161,12 +163,12 @@ async def receive(
     stored thrown away.
     """
     if not upload.backend_upload_id:
-        raise ChunkRefused(409, "offset", 0)  # announced a moment ago, not started yet
+        raise ChunkRefused("offset", 0)  # announced a moment ago, not started yet
     if offset != upload.received:
-        raise ChunkRefused(409, "offset", upload.received)
+        raise ChunkRefused("offset", upload.received)
     expected = expected_length(upload, offset)
     if length is not None and length > expected:
-        raise ChunkRefused(413, "too-large", upload.received)
+        raise ChunkRefused("too-large", upload.received)
     number = offset // upload.chunk_size + 1
     known = _hashes().get(upload.id)
     sha = known[1].copy() if known is not None and known[0] == offset else None
@@ -178,7 +180,7 @@ async def receive(
         async for data in body:
             counted += len(data)
             if counted > expected:
-                raise ChunkRefused(413, "too-large", upload.received)
+                raise ChunkRefused("too-large", upload.received)
             crc = await checksums.update(data, crc, sha)
             yield data
 
@@ -186,7 +188,7 @@ async def receive(
         upload.storage_key, upload.backend_upload_id, number, offset, counted_body()
     )
     if counted != expected:
-        raise ChunkRefused(400, "length", upload.received)  # the part is sent again whole
+        raise ChunkRefused("length", upload.received)  # the part is sent again whole
     tags = [*upload.part_tags[: number - 1], tag]
     moved = await Upload.filter(id=upload.id, received=offset).update(
         received=offset + counted, crc32=crc, part_tags=tags, updated_at=clock.now()
@@ -196,8 +198,8 @@ async def receive(
         if current is None:
             _hashes().pop(upload.id, None)
             await abort_stored(storage, upload)
-            raise ChunkRefused(404, "gone")
-        raise ChunkRefused(409, "offset", current.received)
+            raise ChunkRefused("gone")
+        raise ChunkRefused("offset", current.received)
     upload.received, upload.crc32, upload.part_tags = offset + counted, crc, tags
     if sha is not None:
         _hashes()[upload.id] = (upload.received, sha)
@@ -237,7 +239,7 @@ async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> At
     except drafts.DraftClosed:
         pass
     await storage.delete(upload.storage_key)
-    raise ChunkRefused(404, "gone")
+    raise ChunkRefused("gone")
 
 
 async def abort(storage: StorageBackend, upload: Upload) -> None:

@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 from portal.config import ConfigError
-from portal.providers import Provider
+from portal.providers import Options, Provider
 
 if TYPE_CHECKING:
     from portal.models import Recipient
@@ -55,12 +55,22 @@ class Prompt:
     autocomplete: str = "one-time-code"
 
 
+class Problem(StrEnum):
+    """What went wrong with the recipient's request, if anything (the web layer says what
+    that is in HTTP)."""
+
+    NONE = ""  # nothing: a challenge to answer, maybe with a note
+    INVALID = "invalid"  # the answer was empty, wrong or came too late
+    TOO_SOON = "too-soon"  # a new code was asked for before the wait was over
+    LIMIT = "limit"  # a limit was reached (new codes for the day, say)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     step: Step
     prompt: Prompt | None = None
     error: str = ""  # shown in the error summary and beside the field
-    status: int = 200
+    problem: Problem = Problem.NONE
 
     @classmethod
     def verified(cls) -> Outcome:
@@ -93,17 +103,6 @@ class VerificationProvider(Provider, ABC):
         return Outcome(Step.START_OVER)
 
 
-def _option_int(options: dict[str, str], prefix: str, name: str, default: int) -> int:
-    raw = options.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"PORTAL_{prefix}{name.upper()}: expected a positive whole number")
-    return value
-
-
 @dataclasses.dataclass(frozen=True)
 class CodePolicy:
     """The rules for one-time codes: the defaults follow the SMS PIN of the commercial
@@ -121,13 +120,14 @@ class CodePolicy:
 
     @classmethod
     def from_options(cls, prefix: str, options: dict[str, str]) -> CodePolicy:
-        length = _option_int(options, prefix, "length", cls.length)
+        option = Options(prefix, options)
+        length = option.integer("length", cls.length)
         if not 4 <= length <= 12:
-            raise ConfigError(f"PORTAL_{prefix}LENGTH: use 4 to 12 digits")
+            raise ConfigError(f"{option.variable('length')}: use 4 to 12 digits")
         return cls(
             length=length,
-            valid=timedelta(minutes=_option_int(options, prefix, "valid_minutes", 10)),
-            max_tries=_option_int(options, prefix, "max_tries", cls.max_tries),
-            resend_after=timedelta(seconds=_option_int(options, prefix, "resend_seconds", 60)),
-            daily_limit=_option_int(options, prefix, "daily_limit", cls.daily_limit),
+            valid=timedelta(minutes=option.integer("valid_minutes", 10)),
+            max_tries=option.integer("max_tries", cls.max_tries),
+            resend_after=timedelta(seconds=option.integer("resend_seconds", 60)),
+            daily_limit=option.integer("daily_limit", cls.daily_limit),
         )

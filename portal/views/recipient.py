@@ -19,7 +19,7 @@ from portal.i18n import current_locale
 from portal.models import Recipient
 from portal.services import access
 from portal.services.files import format_size, format_when
-from portal.verification.base import Outcome, Step, VerificationProvider
+from portal.verification.base import Outcome, Problem, Step, VerificationProvider
 from portal.views import downloads
 from portal.web import redirect, render_page
 
@@ -79,6 +79,15 @@ def _message_locale() -> str:
     return current_locale() if g.get("locale_chosen") else portal().settings.default_locale
 
 
+#: What a verification provider's problem is in HTTP.
+PROBLEM_STATUS = {
+    Problem.NONE: 200,
+    Problem.INVALID: 400,
+    Problem.TOO_SOON: 429,
+    Problem.LIMIT: 429,
+}
+
+
 async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     """Show what the verification provider decided."""
     if outcome.step == Step.VERIFIED:
@@ -88,7 +97,7 @@ async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     if outcome.step == Step.CHALLENGE:
         return await render_page(
             "recipient/code.html",
-            status=outcome.status,
+            status=PROBLEM_STATUS[outcome.problem],
             token=token,
             prompt=outcome.prompt,
             errors={"code": [outcome.error]} if outcome.error else {},
@@ -98,7 +107,7 @@ async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     if outcome.step == Step.REFUSED:
         return await render_page(
             "recipient/refused.html",
-            status=outcome.status,
+            status=PROBLEM_STATUS[outcome.problem] if outcome.problem else 429,
             token=token,
             reason=outcome.error,
             sender_email=recipient.message.sender.email,

@@ -60,6 +60,18 @@ def _state(upload: Upload | Attachment) -> dict[str, Any]:
     }
 
 
+#: What each refusal of the upload protocol is in HTTP.
+REFUSAL_STATUS = {
+    "size": 400,
+    "length": 400,
+    "gone": 404,
+    "offset": 409,
+    "sent": 409,
+    "too-large": 413,
+    "quota": 413,
+}
+
+
 def _refused(refused: ChunkRefused) -> Any:
     limit = format_size(portal().settings.max_attachments_bytes)
     messages = {
@@ -80,7 +92,7 @@ def _refused(refused: ChunkRefused) -> Any:
     body: dict[str, Any] = {"error": messages[refused.reason], "reason": refused.reason}
     if refused.offset is not None:
         body["offset"] = refused.offset
-    return jsonify(body), refused.status
+    return jsonify(body), REFUSAL_STATUS[refused.reason]
 
 
 def _storage_failed(exc: StorageError) -> Any:

@@ -16,7 +16,7 @@ from portal.i18n import _, locale_context
 from portal.models import AccessCode, Channel, OutboxItem, OutboxStatus, Recipient
 from portal.services import access, access_codes
 from portal.testing import builtin_plugins, csrf_from
-from portal.verification.base import CodePolicy, Outcome, Step
+from portal.verification.base import CodePolicy, Outcome, Problem, Step
 
 from ..helpers import (
     delivered_sms,
@@ -204,13 +204,13 @@ async def test_expired_pin_is_refused_with_400_and_not_counted_as_a_try(pins, mo
     outcome = await pins.answer(pin)
 
     assert outcome.step is Step.CHALLENGE
-    assert outcome.status == 400
+    assert outcome.problem is Problem.INVALID
     assert "expired" in outcome.error
     recipient = await pins.recipient()
     assert recipient.failed_attempts == 0
     assert recipient.opened_at is None
     shown = await pins.show()
-    assert shown.status == 200 and "expired" in shown.error
+    assert shown.problem is Problem.NONE and "expired" in shown.error
 
 
 async def test_wrong_pin_counts_and_says_how_many_tries_are_left(pins):
@@ -219,7 +219,7 @@ async def test_wrong_pin_counts_and_says_how_many_tries_are_left(pins):
 
     outcomes = [await pins.answer(wrong_code(pin)) for _ in range(4)]
 
-    assert [o.status for o in outcomes] == [400] * 4
+    assert [o.problem for o in outcomes] == [Problem.INVALID] * 4
     assert [o.step for o in outcomes] == [Step.CHALLENGE] * 4
     assert "4 tries left" in outcomes[0].error
     assert "3 tries left" in outcomes[1].error
@@ -235,7 +235,7 @@ async def test_five_wrong_pins_lock_the_link_and_tell_the_sender_once(pins):
     outcomes = [await pins.answer(wrong_code(pin)) for _ in range(5)]
 
     assert [o.step for o in outcomes] == [Step.CHALLENGE] * 4 + [Step.LOCKED]
-    assert outcomes[-1].status == 403
+    assert outcomes[-1].step is Step.LOCKED
     recipient = await pins.recipient()
     assert recipient.locked_at is not None
     mails = await queued_mails_to(SENDER)
@@ -278,7 +278,7 @@ async def test_empty_answer_asks_for_the_code_without_counting(pins):
 
     outcome = await pins.answer(" - ")
 
-    assert outcome.status == 400 and outcome.error
+    assert outcome.problem is Problem.INVALID and outcome.error
     assert (await pins.recipient()).failed_attempts == 0
 
 
@@ -299,7 +299,7 @@ async def test_pin_of_one_recipient_does_not_open_for_another(pins, client, port
     other = Pins(portal_app, client, token_of(await newest_link(client, "ville@example.fi", "m")))
     await other.start()
 
-    assert (await other.answer(pin)).status == 400
+    assert (await other.answer(pin)).problem is Problem.INVALID
 
 
 # -- sending again ---------------------------------------------------------------------------
@@ -316,7 +316,7 @@ async def test_only_the_newest_pin_is_valid_after_a_resend(pins, moved_clock):
     assert resent.prompt is not None and resent.prompt.notice == "A new code has been sent."
     second = await pins.pin(count=2)
     assert first != second
-    assert (await pins.answer(first)).status == 400
+    assert (await pins.answer(first)).problem is Problem.INVALID
     assert (await pins.answer(second)).step is Step.VERIFIED
 
 
@@ -325,7 +325,7 @@ async def test_resend_waits_sixty_seconds_and_says_how_long(pins, moved_clock):
 
     refused = await pins.resend()
 
-    assert refused.step is Step.CHALLENGE and refused.status == 429
+    assert refused.step is Step.CHALLENGE and refused.problem is Problem.TOO_SOON
     seconds = int(re.search(r"in (\d+) seconds", refused.error).group(1))
     assert 55 <= seconds <= 60
     moved_clock.advance(seconds=30)
@@ -335,7 +335,7 @@ async def test_resend_waits_sixty_seconds_and_says_how_long(pins, moved_clock):
 
     moved_clock.advance(seconds=31)
 
-    assert (await pins.resend()).status == 200
+    assert (await pins.resend()).problem is Problem.NONE
     assert await sms_items() == 2
 
 
@@ -343,13 +343,13 @@ async def test_daily_limit_refuses_the_eleventh_pin_with_429(pins, moved_clock):
     await pins.start()
     for _day in range(9):
         moved_clock.advance(seconds=61)
-        assert (await pins.resend()).status == 200
+        assert (await pins.resend()).problem is Problem.NONE
     assert await sms_items() == 10
     moved_clock.advance(seconds=61)
 
     refused = await pins.resend()
 
-    assert refused.step is Step.REFUSED and refused.status == 429
+    assert refused.step is Step.REFUSED and refused.problem is Problem.LIMIT
     assert "today" in refused.error
     moved_clock.advance(minutes=11)  # the last PIN expired: Open message would send one
     assert (await pins.start()).step is Step.REFUSED
