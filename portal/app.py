@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
 from portal import db, i18n, security, sessions
-from portal.body import BoundedHTTPConnection, BoundedRequest
+from portal.body import BoundedHTTPConnection, BoundedRequest, cap_form_body
 from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_dirs
@@ -79,7 +79,7 @@ def configure_quart(app: Quart, settings: Settings) -> None:
 
 
 def configure_i18n(app: Quart, settings: Settings) -> None:
-    i18n.load_catalogs(translation_dirs(portal_of(app).pm))
+    portal_of(app).translations = i18n.load_catalogs(translation_dirs(portal_of(app).pm))
 
     @app.before_request
     async def choose_locale() -> None:
@@ -191,11 +191,9 @@ def configure_security(app: Quart, settings: Settings) -> None:
         view = app.view_functions.get(request.url_rule.endpoint) if request.url_rule else None
         if getattr(view, "streams_body", False):
             return  # the view reads its body as a stream and checks CSRF itself
-        # A body without Content-Length (chunked) is capped as it arrives: from here on Quart's
-        # Body checks this limit on every append and stops buffering when it is crossed.
-        body = request.body
-        body._max_content_length = FORM_BODY_LIMIT
-        if (request.content_length or 0) > FORM_BODY_LIMIT or len(body._data) > FORM_BODY_LIMIT:
+        # A body without Content-Length (chunked) is capped as it arrives (portal.body).
+        over = cap_form_body(request.body, FORM_BODY_LIMIT)
+        if over or (request.content_length or 0) > FORM_BODY_LIMIT:
             abort(413)
         await security.check_csrf()
 

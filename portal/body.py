@@ -7,6 +7,10 @@ view reads its body as a stream, no more than ``BUFFER_LIMIT`` is held: the ASGI
 taking messages from the server (so TCP flow control slows the client) until the view has
 taken what is buffered. A view that awaits the whole body (``await request.body``,
 ``request.form``) lifts the bound: it asked for everything at once.
+
+This is the one module that touches Quart's private internals (``Body._data``,
+``Body._max_content_length``, ``ASGIHTTPConnection.handle_messages``); tests/unit/test_body.py
+fails when a Quart release changes them.
 """
 
 from __future__ import annotations
@@ -48,6 +52,17 @@ class BoundedBody(Body):
     def set_complete(self) -> None:
         super().set_complete()
         self.room.set()
+
+
+def cap_form_body(body: Body, limit: int) -> bool:
+    """Refuse more than ``limit`` bytes of ``body`` from now on; True when it is already over.
+
+    Quart's ``Body`` checks its limit on every append and, once crossed, stops buffering and
+    makes awaiting the body raise 413: so a body without Content-Length (chunked) is capped as
+    it arrives. What arrived before the cap is counted here.
+    """
+    body._max_content_length = limit
+    return len(body._data) > limit
 
 
 class BoundedRequest(Request):

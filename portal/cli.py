@@ -1,15 +1,37 @@
-"""``sinetti serve | migrate | outbox | cleanup``."""
+"""``sinetti serve | migrate | outbox | cleanup | plugins``, and the commands of plugins.
+
+Plugins are loaded (through the ``sinetti`` entry points) before the arguments are parsed, so
+that their commands (the ``register_cli_commands`` hook) appear in ``sinetti --help``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import inspect
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from portal import filemodes
+from portal.clicommands import (
+    CliCommand,
+    CommandClash,
+    format_inventory,
+    inventory,
+    plugin_commands,
+)
 from portal.config import ConfigError, load_settings
+from portal.plugins import make_plugin_manager
+
+if TYPE_CHECKING:
+    import pluggy
+    from quart import Quart
+
+T = TypeVar("T")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -72,34 +94,62 @@ def _outbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cleanup(args: argparse.Namespace) -> int:
+async def _with_app(plugins: Sequence[object] | None, work: Callable[[Quart], Awaitable[T]]) -> T:
+    """Run ``work`` as the services expect to be run: the app made, the database connected,
+    the storage open and inside the app context; all closed again afterwards."""
     from tortoise import Tortoise
 
     from portal import db
     from portal.app import create_app
-    from portal.services import housekeeping
 
-    async def clean() -> None:
-        settings = load_settings()
-        app = create_app()
-        storage = app.extensions["sinetti"].providers.storage
-        await db.connect(settings)
-        await storage.open()
+    app = create_app(plugins=plugins)
+    portal = app.extensions["sinetti"]
+    await db.connect(portal.settings)
+    try:
+        await portal.providers.storage.open()
         try:
             async with app.app_context():  # the services read the app's state and settings
-                cleaned = await housekeeping.clean_up(settings, storage)
-            print(f"Cleaned up {cleaned.uploads} abandoned upload(s).")
-            print(f"Deleted {cleaned.drafts} expired draft(s).")
-            print(f"Ended {cleaned.sessions} expired session(s).")
+                return await work(app)
         finally:
-            await storage.close()
-            await Tortoise.close_connections()
+            await portal.providers.storage.close()
+    finally:
+        await Tortoise.close_connections()
 
-    asyncio.run(clean())
+
+def _cleanup(plugins: Sequence[object] | None, args: argparse.Namespace) -> int:
+    from portal.services import housekeeping
+
+    async def clean(app: Quart) -> None:
+        portal = app.extensions["sinetti"]
+        cleaned = await housekeeping.clean_up(portal.settings, portal.providers.storage)
+        print(f"Cleaned up {cleaned.uploads} abandoned upload(s).")
+        print(f"Deleted {cleaned.drafts} expired draft(s).")
+        print(f"Ended {cleaned.sessions} expired session(s).")
+
+    asyncio.run(_with_app(plugins, clean))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _plugins(pm: pluggy.PluginManager, args: argparse.Namespace) -> int:
+    print(format_inventory(inventory(pm)))
+    return 0
+
+
+def _plugin_command(
+    command: CliCommand, plugins: Sequence[object] | None, args: argparse.Namespace
+) -> int:
+    async def run(app: Quart) -> int:
+        result = command.run(args)
+        if inspect.isawaitable(result):
+            result = await result
+        return int(result or 0)
+
+    return asyncio.run(_with_app(plugins, run))
+
+
+def main(argv: list[str] | None = None, plugins: Sequence[object] | None = None) -> int:
+    """Run ``sinetti``; ``plugins`` replaces entry-point discovery with exactly these (tests)."""
+    pm = make_plugin_manager(plugins)
     parser = argparse.ArgumentParser(prog="sinetti", description="Sinetti secure-message portal")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the portal (Hypercorn)")
@@ -117,7 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         "cleanup",
         help="delete abandoned uploads, expired drafts and sessions now (the server does it"
         " every 10 min)",
-    ).set_defaults(func=_cleanup)
+    ).set_defaults(func=functools.partial(_cleanup, plugins))
+    commands.add_parser(
+        "plugins", help="list the installed plugins, their versions and what each provides"
+    ).set_defaults(func=functools.partial(_plugins, pm))
+    try:
+        for command in plugin_commands(pm, taken=commands.choices):
+            sub = commands.add_parser(command.name, help=command.help)
+            command.configure(sub)
+            sub.set_defaults(func=functools.partial(_plugin_command, command, plugins))
+    except CommandClash as exc:
+        print(f"sinetti: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     # Before any command creates anything: the data directory, database, secret key and files
     # are the portal's alone (see portal/filemodes.py for why here and not in create_app).

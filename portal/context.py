@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pluggy
+from babel.support import NullTranslations
 from quart import current_app
 
 from portal.config import Settings
@@ -24,6 +26,9 @@ class Portal:
     upload_hashes: dict[uuid.UUID, tuple[int, Any]] = dataclasses.field(default_factory=dict)
     #: Set to wake the outbox worker of this app after a commit queued something.
     outbox_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    #: This app's catalogs per locale: the core's with its plugins' merged over them
+    #: (:func:`portal.i18n.load_catalogs`; read by :func:`portal.i18n.gettext`).
+    translations: Mapping[str, NullTranslations] = dataclasses.field(default_factory=dict)
 
 
 def portal() -> Portal:

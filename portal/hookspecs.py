@@ -23,6 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     from quart import Blueprint
 
+    from portal.clicommands import CliCommand
     from portal.mail.base import MailTransport
     from portal.models import Attachment, Message, Recipient
     from portal.sms.base import SmsGateway
@@ -86,6 +87,18 @@ def register_translation_dirs() -> list[Path]:
     """Return folders with ``<locale>/LC_MESSAGES/messages.mo`` catalogs of this plugin.
 
     They are merged over the core catalog, so a plugin translates its own strings.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_cli_commands() -> list[CliCommand]:
+    """Return :class:`portal.clicommands.CliCommand` objects: ``sinetti <name>`` subcommands.
+
+    Called when ``sinetti`` starts, before it parses its arguments (``sinetti --help`` lists
+    them). The command's ``run`` is called with the app made, the database connected and
+    inside the app context, so it may call the services. A name the core or another plugin
+    already uses stops ``sinetti`` with exit code 2.
     """
     raise NotImplementedError
 

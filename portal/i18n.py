@@ -3,22 +3,30 @@
 Mark strings with ``_`` (or ``L_`` where the string is built before a request, e.g. at import
 time). Placeholders use ``%(name)s`` after the call: ``_("Hello %(name)s") % {"name": n}`` —
 never an f-string inside ``_()``.
+
+The catalogs belong to the app (:attr:`portal.context.Portal.translations`: the core's with
+its own plugins' merged over them), so two portals in one process never see each other's
+strings. The locale is a context variable (:func:`locale_context`). Translation happens in the
+current app's context — a request, a CLI command, the outbox worker; outside any app (at import
+time, a lazy ``L_`` string printed before start-up) the text stays in English, the source.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, negotiate_locale
 from babel.support import LazyProxy, NullTranslations, Translations
+from quart import current_app, has_app_context
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from portal.config import LOCALES
 
 _current = contextvars.ContextVar("locale", default="fi")
-_catalogs: dict[str, NullTranslations] = {}
 
 LANGUAGE_NAMES = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
 COOKIE = "sinetti_lang"
@@ -33,9 +41,10 @@ def core_locales_dir() -> Path:
     raise RuntimeError("the core translations (locales/) are missing")
 
 
-def load_catalogs(extra_dirs: Iterable[Path] = ()) -> None:
-    """Load the compiled core catalogs and merge plugin catalogs over them."""
+def load_catalogs(extra_dirs: Iterable[Path] = ()) -> dict[str, NullTranslations]:
+    """The compiled core catalogs with the plugin catalogs merged over them, per locale."""
     extra = list(extra_dirs)
+    catalogs: dict[str, NullTranslations] = {}
     for locale in LOCALES:
         catalog = Translations.load(str(core_locales_dir()), [locale], "messages")
         if locale != "en" and not isinstance(catalog, Translations):
@@ -44,7 +53,18 @@ def load_catalogs(extra_dirs: Iterable[Path] = ()) -> None:
             plugin_catalog = Translations.load(str(folder), [locale], "messages")
             if isinstance(catalog, Translations) and isinstance(plugin_catalog, Translations):
                 catalog.merge(plugin_catalog)
-        _catalogs[locale] = catalog
+        catalogs[locale] = catalog
+    return catalogs
+
+
+def _catalog() -> NullTranslations | None:
+    """The current app's catalog for the current locale; None outside a portal app."""
+    if not has_app_context():
+        return None
+    translations: Mapping[str, NullTranslations] = getattr(
+        current_app.extensions.get("sinetti"), "translations", {}
+    )
+    return translations.get(_current.get())
 
 
 def current_locale() -> str:
@@ -66,12 +86,12 @@ def locale_context(locale: str) -> Iterator[None]:
 
 
 def gettext(message: str) -> str:
-    catalog = _catalogs.get(_current.get())
+    catalog = _catalog()
     return catalog.ugettext(message) if catalog else message
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    catalog = _catalogs.get(_current.get())
+    catalog = _catalog()
     if catalog:
         return catalog.ungettext(singular, plural, n)
     return singular if n == 1 else plural
@@ -86,26 +106,19 @@ L_ = lazy_gettext
 
 
 def negotiate(accept_language: str | None, default: str) -> str:
-    """The best of our locales for an ``Accept-Language`` header, else ``default``."""
-    if not accept_language:
-        return default
-    ranked: list[tuple[float, int, str]] = []
-    for index, part in enumerate(accept_language.split(",")):
-        tag, _sep, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        ranked.append((-quality, index, tag.strip().lower()))
-    for negative_quality, _index, tag in sorted(ranked):
-        if negative_quality >= 0:
-            continue
-        language = tag.split("-")[0]
-        if language in LOCALES:
-            return language
-    return default
+    """The best of our locales for an ``Accept-Language`` header, else ``default``.
+
+    Werkzeug parses the header (best quality first, ``q=0`` meaning "not this"); Babel takes
+    the first preference we have, by its language when we lack the region (``sv-FI`` is
+    ``sv``). Not werkzeug's ``best_match``: that prefers any exact tag to a better-liked
+    regional one, so ``sv-FI, fi;q=0.9`` would get Finnish.
+    """
+    accepted = [
+        tag.lower()
+        for tag, quality in parse_accept_header(accept_language, LanguageAccept)
+        if quality > 0
+    ]
+    return negotiate_locale(accepted, LOCALES, sep="-", aliases={}) or default
 
 
 def babel_locale() -> Locale:

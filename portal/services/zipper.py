@@ -41,13 +41,24 @@ def zip_names(attachments: list[Attachment]) -> list[str]:
     return unique_names([text_name, *(safe_filename(a.filename) for a in attachments)])
 
 
-async def zip_stream(
+def zip_stream(
     storage: StorageBackend, message: Message, text: bytes, tz: tzinfo
 ) -> AsyncIterator[bytes]:
     """Stream the zip of ``message``; ``text`` is :func:`message_text`, rendered beforehand
-    (the stream runs after the request context is gone)."""
+    and the names are translated now: the stream runs after the request and app contexts are
+    gone, where there are no translations."""
     attachments: list[Attachment] = list(message.attachments)
-    names = zip_names(attachments)
+    return _zip_stream(storage, message, attachments, zip_names(attachments), text, tz)
+
+
+async def _zip_stream(
+    storage: StorageBackend,
+    message: Message,
+    attachments: list[Attachment],
+    names: list[str],
+    text: bytes,
+    tz: tzinfo,
+) -> AsyncIterator[bytes]:
     total = len(text) + sum(a.size for a in attachments)
     needs_zip64 = total > ZIP32_LIMIT
     method = NO_COMPRESSION_64 if needs_zip64 else NO_COMPRESSION_32

@@ -9,19 +9,18 @@ only once its last byte was handed to the server.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from quart import Response, request
+from quart import Response, current_app, request
+from werkzeug.datastructures import Range
+from werkzeug.http import parse_range_header
 
 from portal import events
 from portal.context import portal
 from portal.models import Attachment, Message
 from portal.services import zipper
 from portal.services.files import safe_filename
-
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def attachment_disposition(filename: str) -> str:
@@ -46,13 +45,14 @@ def _completed(
 
     The stream runs after the request context is gone: the hook caller is taken now.
     """
-    pm = portal().pm
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     async def passed_on() -> AsyncIterator[bytes]:
         async for data in stream:
             yield data
         if whole:
-            await events.emit("download_completed", pm=pm, message=message, attachment=attachment)
+            async with app.app_context():  # the hook sees the app (its settings, translations)
+                await events.emit("download_completed", message=message, attachment=attachment)
 
     return passed_on()
 
@@ -63,20 +63,22 @@ class Unsatisfiable(Exception):
 
 def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``(start, end)`` (end exclusive) of a single-range ``Range`` header; None when there is
-    no usable header (send everything). Raises :class:`Unsatisfiable` for a range outside."""
-    match = _RANGE.match(header.strip()) if header else None
-    if match is None:
-        return None  # no header, several ranges or another unit: the whole file is valid
-    first, last = match.groups()
-    if not first and not last:
+    no usable header (send everything). Raises :class:`Unsatisfiable` for a range outside.
+
+    Werkzeug parses the header; a header it cannot read, another unit or several ranges get
+    the whole file, which RFC 9110 allows (a server may ignore Range). A suffix longer than
+    the file is the whole file (RFC 9110, 14.1.1), which werkzeug would refuse.
+    """
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
         return None
-    if not first:  # the last N bytes
-        start, end = max(size - int(last), 0), size
-    else:
-        start, end = int(first), min(int(last) + 1, size) if last else size
-    if start >= end:
+    start, stop = parsed.ranges[0]
+    if stop is None and start < -size:  # the last N bytes of a file shorter than N
+        parsed = Range("bytes", [(-size, None)])
+    wanted = parsed.range_for_length(size)
+    if wanted is None:
         raise Unsatisfiable
-    return start, end
+    return wanted
 
 
 def file_response(message: Message, attachment: Attachment) -> Response:

@@ -1,13 +1,18 @@
-"""The ``sinetti`` command: migrate, outbox, and configuration errors."""
+"""The ``sinetti`` command: migrate, outbox, plugins, plugin commands, configuration errors."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
+from importlib.metadata import version
 
 import pytest
 
+from portal import hookimpl
 from portal.cli import main
+from portal.clicommands import CliCommand
+from portal.testing import builtin_plugins
 
 
 @pytest.fixture(autouse=True)
@@ -84,3 +89,112 @@ def test_cleanup_aborts_uploads_abandoned_longer_than_configured(tmp_path, monke
     assert not part.exists()
     with sqlite3.connect(tmp_path / "sinetti.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM upload").fetchone() == (0,)
+
+
+def test_plugins_lists_the_installed_plugins_with_version_and_what_each_provides(capsys):
+    assert main(["plugins"]) == 0  # the built-in plugins, found through their entry points
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "PROVIDES"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert list(rows) == sorted(rows)  # a stable order
+    assert {"storage-local", "mail-smtp", "devbox", "theme-valtori"} <= set(rows)
+    assert rows["devbox"].split()[1:3] == ["sinetti-devbox", version("sinetti-devbox")]
+    assert rows["devbox"].endswith(
+        "mail: dev; sms: dev; blueprints: devbox; translations: en, fi, sv"
+    )
+    assert rows["storage-local"].endswith("storage: local")
+    assert rows["theme-valtori"].endswith("themes: valtori")
+    assert rows["verification-basic"].endswith(
+        "verification: none, sms-pin; translations: en, fi, sv"
+    )
+
+
+class SenderCount:
+    """A plugin with a command that reads the database through the ORM, in the app context."""
+
+    @hookimpl
+    def register_cli_commands(self) -> list[CliCommand]:
+        return [
+            CliCommand(
+                name="count-senders",
+                help="print how many senders have registered",
+                configure=lambda parser: parser.add_argument("--domain", default=""),
+                run=self.count,
+            )
+        ]
+
+    async def count(self, args: argparse.Namespace) -> int:
+        from portal.context import portal
+        from portal.models import Sender
+
+        senders = Sender.filter(email__endswith=args.domain)
+        print(f"{await senders.count()} sender(s) in {portal().settings.data_dir.name}")
+        return 3
+
+
+class Clash:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl
+    def register_cli_commands(self) -> list[CliCommand]:
+        return [CliCommand(name=self.name, help="clashes", run=lambda args: 0)]
+
+
+def test_hook_register_cli_commands_runs_a_plugin_command_with_the_database_connected(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path))
+    main(["migrate"])
+    with sqlite3.connect(tmp_path / "sinetti.sqlite3") as db:
+        for email in ("a@example.com", "b@example.com", "c@valtori.fi"):
+            db.execute(
+                "INSERT INTO sender (email, created_at) VALUES (?, '2026-12-01 00:00:00+00:00')",
+                (email,),
+            )
+    plugins = [*builtin_plugins(), SenderCount()]
+    capsys.readouterr()
+
+    assert main(["count-senders", "--domain", "@example.com"], plugins=plugins) == 3
+    assert main(["count-senders"], plugins=plugins) == 3  # the first run closed what it opened
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"2 sender(s) in {tmp_path.name}",
+        f"3 sender(s) in {tmp_path.name}",
+    ]
+
+
+def test_hook_register_cli_commands_shows_the_command_in_help(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"], plugins=[*builtin_plugins(), SenderCount()])
+
+    assert exited.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "count-senders print how many senders have registered" in help_text
+
+
+def test_plugins_lists_the_commands_a_plugin_adds(capsys):
+    assert main(["plugins"], plugins=[*builtin_plugins(), SenderCount()]) == 0
+
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if "commands:" in line]
+    assert row.split()[1:] == ["-", "-", "commands:", "count-senders"]  # registered directly
+
+
+def test_plugin_command_named_like_a_core_command_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path))
+
+    assert main(["migrate"], plugins=[*builtin_plugins(), Clash("migrate")]) == 2
+
+    assert "adds the command 'migrate', which the core already has" in capsys.readouterr().err
+    assert not (tmp_path / "sinetti.sqlite3").exists()  # nothing ran
+
+
+def test_two_plugins_adding_the_same_command_exit_2_naming_both(capsys):
+    first, second = Clash("export"), Clash("export")
+
+    assert main(["plugins"], plugins=[*builtin_plugins(), first, second]) == 2
+
+    err = capsys.readouterr().err
+    assert "sinetti: the plugin " in err
+    assert "adds the command 'export', which the plugin " in err and " already has" in err

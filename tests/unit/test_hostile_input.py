@@ -756,7 +756,7 @@ async def test_removing_an_attachment_id_too_big_for_the_database_is_no_error(
 @pytest.mark.parametrize(
     "case_id", ["register-no-csrf", "method-PUT-/compose", "register-empty", "menu-tab"]
 )
-async def test_the_message_is_in_the_users_language(locale, case_id, client, sign_in):
+async def test_the_message_is_in_the_users_language(locale, case_id, portal_app, client, sign_in):
     from portal.i18n import _, locale_context
 
     case = next(case for case in CASES if case.id == case_id)
@@ -776,7 +776,8 @@ async def test_the_message_is_in_the_users_language(locale, case_id, client, sig
         CSRF_WORDS: "Your session has expired or the form is out of date. "
         "Reload the page and try again.",
     }.get(english, english)
-    with locale_context(locale):
-        translated = _(source)
+    async with portal_app.app.app_context():  # the app's catalogs translate
+        with locale_context(locale):
+            translated = _(source)
     assert translated != source, f"{source!r} is not translated to {locale}"
     assert translated in text

@@ -33,6 +33,12 @@ def page_language(html: str) -> str:
         ("sv;q=0, en", "en"),
         ("EN-gb", "en"),
         ("sv;q=abc, en;q=0.1", "en"),
+        ("sv-FI, fi;q=0.95, en;q=0.9", "sv"),  # the liked region wins over a worse exact tag
+        ("en-US;q=0.5, sv-SE;q=0.9", "sv"),
+        ("fi-FI", "fi"),
+        ("*", "fi"),
+        ("sv;q=0", "fi"),
+        ("zh-Hant-TW, en", "en"),
     ],
 )
 def test_accept_language_is_negotiated_by_quality(header, expected):
@@ -197,15 +203,42 @@ async def test_current_language_is_marked_in_the_menu(client):
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv"])
-async def test_pages_are_translated(client, locale):
+async def test_pages_are_translated(portal_app, client, locale):
     html = await page_text(await client.get(f"/?lang={locale}"))
     english = await page_text(await client.get("/?lang=en"))
 
-    with locale_context(locale):
-        translated = _("Continue")
+    async with portal_app.app.app_context():  # the app's catalogs translate
+        with locale_context(locale):
+            translated = _("Continue")
     assert translated != "Continue", f"{locale}: “Continue” is not translated"
     assert f">{translated}</button>" in html
     assert ">Continue</button>" in english
+
+
+async def test_translations_belong_to_the_app_not_the_process(portal_app):
+    with locale_context("fi"):
+        outside = _("Continue")
+        async with portal_app.app.app_context():
+            inside = _("Continue")
+
+    assert outside == "Continue"  # no app: the English source
+    assert inside != "Continue"
+    assert portal_app.app.extensions["sinetti"].translations["fi"].ugettext("Continue") == inside
+
+
+async def test_a_second_app_has_its_own_catalogs(portal_app, portal_config):
+    from portal.app import create_app
+    from portal.testing import builtin_plugins
+
+    other = create_app(portal_config, plugins=builtin_plugins())
+    ours = portal_app.app.extensions["sinetti"].translations
+    theirs = other.extensions["sinetti"].translations
+
+    assert theirs is not ours
+    assert theirs["sv"] is not ours["sv"]
+    async with other.app_context():
+        with locale_context("sv"):
+            assert _("Continue") == theirs["sv"].ugettext("Continue") != "Continue"
 
 
 def load_i18n_tool():

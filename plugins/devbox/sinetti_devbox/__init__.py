@@ -11,7 +11,6 @@ must not publish them: there the page is a 404, and start-up says why.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import logging
@@ -34,7 +33,6 @@ from portal.web import render_page
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-_lock = asyncio.Lock()
 
 
 def mailbox_path(data_dir: Path) -> Path:
@@ -44,12 +42,13 @@ def mailbox_path(data_dir: Path) -> Path:
 async def _append(data_dir: Path, entry: dict[str, Any]) -> None:
     entry = {"at": clock.now().isoformat(timespec="seconds"), **entry}
     line = json.dumps(entry, ensure_ascii=False)
-    async with _lock:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # noqa: ASYNC240 - development only
-        # Personal links and PINs: 0600 whatever the umask (an existing file keeps its mode).
-        fd = os.open(mailbox_path(data_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+    # No lock: nothing below awaits, so two appends of one event loop never interleave, and
+    # each is one O_APPEND write of a whole line.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # noqa: ASYNC240 - development only
+    # Personal links and PINs: 0600 whatever the umask (an existing file keeps its mode).
+    fd = os.open(mailbox_path(data_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
     banner = f"--- development mailbox: {entry['kind']} to {entry['to']} ---"
     print(
         f"{banner}\n{entry.get('subject', '')}\n{entry['text']}\n{'-' * len(banner)}",

@@ -13,7 +13,7 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from portal import hookimpl
-from portal.config import ConfigError, Settings
+from portal.config import Settings
 from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
 
 
@@ -38,16 +38,10 @@ class SmtpTransport(MailTransport):
 
     def __init__(self, settings: Settings, options: dict[str, str]) -> None:
         super().__init__(settings, options)
-        self.host = options.get("host", "localhost")
-        try:
-            self.port = int(options.get("port", "25"))
-            self.timeout = float(options.get("timeout", "30"))
-        except ValueError:
-            raise ConfigError("PORTAL_SMTP_PORT / PORTAL_SMTP_TIMEOUT: expected a number") from None
-        starttls = options.get("starttls", "false").lower()
-        if starttls not in ("true", "false", "1", "0", "yes", "no"):
-            raise ConfigError("PORTAL_SMTP_STARTTLS: expected true or false")
-        self.starttls = starttls in ("true", "1", "yes")
+        self.host = self.option.text("host", "localhost")
+        self.port = self.option.integer("port", 25)
+        self.timeout = self.option.positive_float("timeout", 30, unit="seconds")
+        self.starttls = self.option.boolean("starttls", False)
         self.username = options.get("username") or None
         self.password = options.get("password") or None
 

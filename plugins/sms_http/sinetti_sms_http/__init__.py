@@ -13,7 +13,6 @@ and never put in an error message.
 from __future__ import annotations
 
 import json
-import math
 import re
 from urllib.parse import urlsplit
 
@@ -33,20 +32,9 @@ class HttpSmsGateway(SmsGateway):
 
     def __init__(self, settings: Settings, options: dict[str, str]) -> None:
         super().__init__(settings, options)
-        self.url = options.get("url", "").strip()
-        if not self.url:
-            raise ConfigError("PORTAL_SMS_HTTP_URL: required when PORTAL_SMS=http")
+        self.url = self.option.text("url", required="when PORTAL_SMS=http")
         self.endpoint = _endpoint(self.url)
-        raw_timeout = options.get("timeout", "10")
-        try:
-            self.timeout = float(raw_timeout)
-        except ValueError:
-            self.timeout = math.nan
-        if not (math.isfinite(self.timeout) and self.timeout > 0):
-            raise ConfigError(
-                f"PORTAL_SMS_HTTP_TIMEOUT: expected a positive number of seconds, "
-                f"got {raw_timeout!r}"
-            )
+        self.timeout = self.option.positive_float("timeout", 10, unit="seconds")
         self.token = options.get("token") or None
         self._client: httpx.AsyncClient | None = None
 

@@ -37,10 +37,11 @@ CHUNK = 256 * 1024  # what read() yields at most
 MAX_PART_SIZE = 64 * 1024 * 1024
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
-#: What the S3 client raises: service errors, transport errors, and aiohttp's while streaming
-#: (added by :meth:`S3Storage.open`: aiohttp and aioboto3 weigh some 60 MB, so they are only
-#: imported when this backend is selected and opened, not in every portal process).
-_FAILURES: tuple[type[BaseException], ...] = (ClientError, BotoCoreError, TimeoutError)
+#: What the S3 client raises before it is opened: service errors and transport errors.
+#: :meth:`S3Storage.open` adds aiohttp's (raised while streaming) to the instance's
+#: ``failures``: aiohttp and aioboto3 weigh some 60 MB, so they are only imported when this
+#: backend is selected and opened, not in every portal process.
+BASE_FAILURES: tuple[type[BaseException], ...] = (ClientError, BotoCoreError, TimeoutError)
 
 
 def _code(exc: BaseException) -> str:
@@ -79,7 +80,7 @@ class S3Writer(StorageWriter):
                 PartNumber=number,
                 Body=part,
             )
-        except _FAILURES as exc:
+        except storage.failures as exc:
             raise StorageError(f"S3 upload of part {number} of {self.key}: {exc}") from exc
         self.parts.append({"ETag": response["ETag"], "PartNumber": number})
 
@@ -90,7 +91,7 @@ class S3Writer(StorageWriter):
                 await storage.client.put_object(
                     Bucket=storage.bucket, Key=storage.object_key(self.key), Body=bytes(self.buffer)
                 )
-            except _FAILURES as exc:
+            except storage.failures as exc:
                 raise StorageError(f"S3 upload of {self.key}: {exc}") from exc
             finally:
                 self.buffer = bytearray()
@@ -131,29 +132,26 @@ class S3Storage(StorageBackend):
 
     def __init__(self, settings: Settings, options: dict[str, str]) -> None:
         super().__init__(settings, options)
-        self.bucket = options.get("bucket", "").strip()
-        if not self.bucket:
-            raise ConfigError("PORTAL_S3_BUCKET: required when PORTAL_STORAGE=s3")
-        self.endpoint_url = options.get("endpoint_url", "").strip() or None
+        self.bucket = self.option.text("bucket", required="when PORTAL_STORAGE=s3")
+        self.endpoint_url = self.option.text("endpoint_url") or None
         if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"PORTAL_S3_ENDPOINT_URL: expected an http(s) URL, got {self.endpoint_url!r}"
             )
-        self.region = options.get("region", "").strip() or None
-        self.access_key_id = options.get("access_key_id", "").strip() or None
-        self.secret_access_key = options.get("secret_access_key", "").strip() or None
+        self.region = self.option.text("region") or None
+        self.access_key_id = self.option.text("access_key_id") or None
+        self.secret_access_key = self.option.text("secret_access_key") or None
         if bool(self.access_key_id) != bool(self.secret_access_key):
             raise ConfigError(
                 "PORTAL_S3_ACCESS_KEY_ID / PORTAL_S3_SECRET_ACCESS_KEY: set both or neither"
             )
         default_style = "path" if self.endpoint_url else "auto"
-        self.addressing_style = options.get("addressing_style", "").strip() or default_style
-        if self.addressing_style not in ADDRESSING_STYLES:
-            raise ConfigError(
-                "PORTAL_S3_ADDRESSING_STYLE: expected auto, path or virtual, "
-                f"got {self.addressing_style!r}"
-            )
+        self.addressing_style = self.option.choice(
+            "addressing_style", ADDRESSING_STYLES, default_style
+        )
         self.prefix = options.get("prefix", "")
+        #: What this backend's client raises (see :data:`BASE_FAILURES`).
+        self.failures: tuple[type[BaseException], ...] = BASE_FAILURES
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
 
@@ -172,12 +170,11 @@ class S3Storage(StorageBackend):
     async def open(self) -> None:
         if self._client is not None:
             return
-        global _FAILURES
         import aioboto3
         import aiohttp
         from botocore.config import Config
 
-        _FAILURES = (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError)
+        self.failures = (*BASE_FAILURES, aiohttp.ClientError)
         session = aioboto3.Session(
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
@@ -207,7 +204,7 @@ class S3Storage(StorageBackend):
                     raise StorageError(
                         f"{self.where}: access denied (check the credentials and bucket policy)"
                     ) from exc
-            if isinstance(exc, _FAILURES):
+            if isinstance(exc, self.failures):
                 raise StorageError(f"{self.where}: cannot use the bucket: {exc}") from exc
             raise
         self._stack = stack
@@ -245,14 +242,14 @@ class S3Storage(StorageBackend):
             if _code(exc) == "InvalidRange":
                 return  # the object is shorter than start: nothing to yield
             raise StorageError(f"S3 read of {key}: {exc}") from exc
-        except _FAILURES as exc:
+        except self.failures as exc:
             raise StorageError(f"S3 read of {key}: {exc}") from exc
         body = response["Body"]
         try:
             while True:
                 try:
                     data = await body.read(CHUNK)
-                except _FAILURES as exc:
+                except self.failures as exc:
                     raise StorageError(f"S3 read of {key}: {exc}") from exc
                 if not data:
                     break
@@ -267,7 +264,7 @@ class S3Storage(StorageBackend):
             if _code(exc) in ("NoSuchKey", "404", "NotFound"):
                 raise ObjectNotFound(key) from None
             raise StorageError(f"S3 read of {key}: {exc}") from exc
-        except _FAILURES as exc:
+        except self.failures as exc:
             raise StorageError(f"S3 read of {key}: {exc}") from exc
 
     async def delete(self, key: str) -> None:
@@ -277,7 +274,7 @@ class S3Storage(StorageBackend):
             return
         try:
             await self.client.delete_object(Bucket=self.bucket, Key=object_key)
-        except _FAILURES as exc:
+        except self.failures as exc:
             raise StorageError(f"S3 delete of {key}: {exc}") from exc
 
     # -- resumable uploads: S3 multipart uploads -------------------------------------------
@@ -287,7 +284,7 @@ class S3Storage(StorageBackend):
             response = await self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self.object_key(key)
             )
-        except _FAILURES as exc:
+        except self.failures as exc:
             raise StorageError(f"S3 upload of {key}: {exc}") from exc
         return str(response["UploadId"])
 
@@ -316,7 +313,7 @@ class S3Storage(StorageBackend):
                 PartNumber=number,
                 Body=body,
             )
-        except _FAILURES as exc:
+        except self.failures as exc:
             raise StorageError(f"S3 upload of part {number} of {key}: {exc}") from exc
         return str(response["ETag"])
 
@@ -329,7 +326,7 @@ class S3Storage(StorageBackend):
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
             )
-        except _FAILURES as exc:
+        except self.failures as exc:
             raise StorageError(f"S3 upload of {key}: cannot complete: {exc}") from exc
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
@@ -345,7 +342,7 @@ class S3Storage(StorageBackend):
             if _code(exc) in ("NoSuchUpload", "404"):
                 return
             raise StorageError(f"S3 abort of the upload of {key}: {exc}") from exc
-        except _FAILURES as exc:
+        except self.failures as exc:
             raise StorageError(f"S3 abort of the upload of {key}: {exc}") from exc
 
 

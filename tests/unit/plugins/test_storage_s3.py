@@ -110,6 +110,20 @@ async def test_a_backend_that_is_not_open_says_so(tmp_path):
         await storage.start_upload(new_storage_key())
 
 
+async def test_opening_widens_the_errors_of_that_backend_only(tmp_path, s3_server):
+    import aiohttp
+    from sinetti_storage_s3 import BASE_FAILURES
+
+    config = options_of(s3_server.portal_config(s3_server.create_bucket()))
+    opened, other = s3_storage(tmp_path, **config), s3_storage(tmp_path, **config)
+    await opened.open()
+    try:
+        assert aiohttp.ClientError in opened.failures
+        assert other.failures == BASE_FAILURES  # no state shared between instances
+    finally:
+        await opened.close()
+
+
 async def test_objects_are_stored_under_the_prefix(tmp_path, s3_server):
     bucket = s3_server.create_bucket()
     config = s3_server.portal_config(bucket, prefix="sinetti/files/")

@@ -89,7 +89,7 @@ async def test_guards_untouched_for_two_days_are_swept_and_recent_ones_kept(move
     async with atomic.serialized("recent"):
         pass
 
-    assert await atomic.sweep_guards() == 1
+    await atomic.sweep_guards()  # (the server's own housekeeping task may have been first)
     assert await Guard.all().values_list("key", flat=True) == ["recent"]
     async with atomic.serialized("old"):  # a swept guard is simply made again
         pass

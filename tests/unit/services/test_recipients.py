@@ -217,24 +217,25 @@ def test_parse_phone_accepts_finnish_forms(number):
     assert parse_phone(number) == "+358400123456"
 
 
-def test_errors_are_in_the_users_language(portal_app):
-    # The app loads the catalogs; Finnish is then whatever the fi catalog says.
-    with locale_context("en"):
-        english = parse_recipients(
-            "x@evil.com",
-            allowed_domains=ALLOWED,
-            phone_suffix=SUFFIX,
-            max_recipients=50,
-            sms_regions=REGIONS,
-        ).errors[0]
-    with locale_context("sv"):
-        swedish = parse_recipients(
-            "x@evil.com",
-            allowed_domains=ALLOWED,
-            phone_suffix=SUFFIX,
-            max_recipients=50,
-            sms_regions=REGIONS,
-        ).errors[0]
+async def test_errors_are_in_the_users_language(portal_app):
+    # The app's catalogs translate, in its context; Swedish is whatever the sv catalog says.
+    async with portal_app.app.app_context():
+        with locale_context("en"):
+            english = parse_recipients(
+                "x@evil.com",
+                allowed_domains=ALLOWED,
+                phone_suffix=SUFFIX,
+                max_recipients=50,
+                sms_regions=REGIONS,
+            ).errors[0]
+        with locale_context("sv"):
+            swedish = parse_recipients(
+                "x@evil.com",
+                allowed_domains=ALLOWED,
+                phone_suffix=SUFFIX,
+                max_recipients=50,
+                sms_regions=REGIONS,
+            ).errors[0]
 
     assert "x@evil.com" in swedish
     assert swedish != english, "the Swedish catalog does not translate the domain error"

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from portal.models import Attachment
+from portal.views.downloads import Unsatisfiable, requested_range
 
 from ..helpers import newest_link, open_message, send_message
 
@@ -48,6 +49,9 @@ async def test_whole_file_says_ranges_are_accepted_and_carries_its_sha256_as_eta
         ("bytes=1000-", 1000, len(DATA)),
         ("bytes=-500", len(DATA) - 500, len(DATA)),
         ("bytes=299990-999999", 299_990, len(DATA)),
+        ("bytes=0-", 0, len(DATA)),
+        ("bytes=-1", len(DATA) - 1, len(DATA)),
+        ("bytes=-999999", 0, len(DATA)),
     ],
 )
 async def test_a_range_request_gets_206_with_exactly_those_bytes(download, header, start, end):
@@ -62,10 +66,11 @@ async def test_a_range_request_gets_206_with_exactly_those_bytes(download, heade
     assert response.headers["Content-Disposition"].startswith("attachment;")
 
 
-async def test_a_range_beyond_the_end_is_416_with_the_size(download):
+@pytest.mark.parametrize("header", [f"bytes={len(DATA)}-", "bytes=999999-1000000"])
+async def test_a_range_beyond_the_end_is_416_with_the_size(download, header):
     reader, url = download
 
-    response = await reader.get(url, headers={"Range": f"bytes={len(DATA)}-"})
+    response = await reader.get(url, headers={"Range": header})
 
     assert response.status_code == 416
     assert response.headers["Content-Range"] == f"bytes */{len(DATA)}"
@@ -87,3 +92,45 @@ async def test_several_ranges_get_the_whole_file(download):
 
     assert response.status_code == 200
     assert await response.get_data() == DATA
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-9", (0, 10)),
+        ("bytes=10-", (10, 100)),
+        ("bytes=90-200", (90, 100)),
+        ("bytes=-30", (70, 100)),
+        ("bytes=-100", (0, 100)),
+        ("bytes=-500", (0, 100)),  # a suffix longer than the file is all of it
+        ("bytes=99-99", (99, 100)),
+    ],
+)
+def test_a_single_range_is_read_as_start_and_end(header, expected):
+    assert requested_range(header, 100) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "bytes=0-9,20-29",  # several ranges
+        "bytes=-5,0-0",
+        "items=0-9",  # another unit
+        "bytes=9-0",  # not a range at all
+        "bytes=abc",
+        "bytes=-",
+    ],
+)
+def test_no_single_usable_range_means_the_whole_file(header):
+    assert requested_range(header, 100) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "size"),
+    [("bytes=100-", 100), ("bytes=500-600", 100), ("bytes=0-", 0), ("bytes=-5", 0)],
+)
+def test_a_range_outside_the_file_is_unsatisfiable(header, size):
+    with pytest.raises(Unsatisfiable):
+        requested_range(header, size)
