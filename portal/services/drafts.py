@@ -114,25 +114,31 @@ async def held_by(draft: Message | None) -> int:
     return await _held([draft.id]) if draft is not None else 0
 
 
-async def room(settings: Settings, sender_id: int, draft: Message | None) -> int:
-    """Bytes ``draft`` may still take under both limits (inside :func:`editing` to rely on
-    it; outside, for display only)."""
+async def _rooms(settings: Settings, sender_id: int, draft: Message | None) -> tuple[int, int]:
+    """Bytes left under the message limit and under the sender's limit."""
     drafts = await Message.filter(sender_id=sender_id, status=MessageStatus.DRAFT).values_list(
         "id", flat=True
     )
     by_sender = await _held(list(drafts))  # type: ignore[arg-type]
     by_message = await held_by(draft)
-    return min(
+    return (
         settings.max_attachments_bytes - by_message,
         settings.max_draft_bytes_per_sender - by_sender,
     )
 
 
+async def room(settings: Settings, sender_id: int, draft: Message | None) -> int:
+    """Bytes ``draft`` may still take under both limits (inside :func:`editing` to rely on
+    it; outside, for display only)."""
+    return min(await _rooms(settings, sender_id, draft))
+
+
 async def ensure_room(settings: Settings, draft: Message, size: int) -> None:
     """Inside :func:`editing`: raise :class:`NoRoom` unless ``size`` more bytes fit."""
-    if size > settings.max_attachments_bytes - await held_by(draft):
+    by_message, by_sender = await _rooms(settings, draft.sender_id, draft)  # type: ignore[attr-defined]
+    if size > by_message:
         raise NoRoom("message")
-    if size > await room(settings, draft.sender_id, draft):  # type: ignore[attr-defined]
+    if size > by_sender:
         raise NoRoom("sender")
 
 
@@ -179,10 +185,10 @@ async def reserve(
     unknown. Raises :class:`NoRoom` when the body cannot fit, :class:`DraftClosed`."""
     made = await find(sender_id, draft_id) is None
     async with editing(sender_id, draft_id, locale) as draft:
-        available = max(await room(settings, sender_id, draft), 0)
+        by_message, by_sender = await _rooms(settings, sender_id, draft)
+        available = max(min(by_message, by_sender), 0)
         if length is not None and length - overhead > available:
-            too_big = length - overhead > settings.max_attachments_bytes - await held_by(draft)
-            raise NoRoom("message" if too_big else "sender")
+            raise NoRoom("message" if length - overhead > by_message else "sender")
         size = available if length is None else min(length, available)
         if size:
             await Message.filter(id=draft.id).update(inflight_bytes=F("inflight_bytes") + size)
