@@ -33,12 +33,17 @@ async def clean_up(settings: Settings, storage: StorageBackend) -> Cleaned:
 
 
 async def run(settings: Settings, storage: StorageBackend, every_seconds: float) -> None:
-    """Clean up now and then, forever (a background task of every server process)."""
+    """Clean up every ``every_seconds``, forever (a background task of every server process).
+
+    The first round comes one interval after start-up, not at once: a process that starts
+    and stops soon (a test, a restart loop) is not stopped in the middle of a round's
+    transactions. ``sinetti cleanup`` cleans up at once.
+    """
     while True:
+        await asyncio.sleep(every_seconds)
         try:
             await clean_up(settings, storage)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("housekeeping failed (database or storage down?); will retry")
-        await asyncio.sleep(every_seconds)
