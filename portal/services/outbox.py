@@ -217,8 +217,11 @@ async def run_worker(
             raise
         except Exception:
             log.exception("outbox worker: delivery round failed (database down?); will retry")
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+        # arrives as the event is set (a wake-up at shutdown), and the worker never ends.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake_event.wait(), timeout=poll_seconds)
+            async with asyncio.timeout(poll_seconds):
+                await wake_event.wait()
         wake_event.clear()
 
 

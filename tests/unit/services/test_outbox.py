@@ -228,6 +228,27 @@ async def test_worker_delivers_at_once_when_woken(database):
             await worker
 
 
+async def test_worker_ends_when_cancelled_as_it_is_woken(database):
+    # A wake-up (a registration just before shutdown) and the shutdown's cancel in the same
+    # turn of the loop: asyncio.wait_for on Python 3.11 lost such a cancel and the worker
+    # went on forever, so the server's shutdown timed out.
+    portal().outbox_wake = wake = WatchedEvent()
+    worker = asyncio.create_task(
+        outbox.run_worker(RecordingMail(), RecordingSms(), poll_seconds=60, max_attempts=3)
+    )
+
+    async def started() -> bool:
+        return wake.waited.is_set()
+
+    assert await eventually(started)
+    await asyncio.sleep(0)  # the worker is parked in its wait
+    outbox.wake()
+    worker.cancel()
+    done, _ = await asyncio.wait([worker], timeout=5)
+
+    assert worker in done and worker.cancelled()
+
+
 # -- secrets in the outbox: sealed while pending, gone once the item ended --------------------
 
 TOKEN = "Zx8VbQ3kLm7Pq2Rs9Tu4Wv6Xy1Za5Bc0De3Fg8Hj2Kl"
