@@ -20,7 +20,7 @@ from portal import db, i18n, security, sessions
 from portal.body import BoundedHTTPConnection, BoundedRequest, cap_form_body
 from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
-from portal.plugins import load_providers, make_plugin_manager, translation_dirs
+from portal.plugins import load_providers, make_plugin_manager, translation_domains
 from portal.services import housekeeping, outbox
 from portal.sessions import ServerSessionInterface
 from portal.views import common, compose, recipient, reply, sender, sent, uploads
@@ -79,7 +79,7 @@ def configure_quart(app: Quart, settings: Settings) -> None:
 
 
 def configure_i18n(app: Quart, settings: Settings) -> None:
-    portal_of(app).translations = i18n.load_catalogs(translation_dirs(portal_of(app).pm))
+    portal_of(app).translations = i18n.load_catalogs(translation_domains(portal_of(app).pm))
 
     @app.before_request
     async def choose_locale() -> None:

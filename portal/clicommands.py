@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 from typing import Any, cast
 
 import pluggy
+
+from portal.i18n import TranslationDomain
 
 #: Each ``register_*`` hook and the word ``sinetti plugins`` shows for what it returns.
 PROVIDES = (
@@ -28,7 +29,7 @@ PROVIDES = (
     ("register_sms_gateways", "sms"),
     ("register_themes", "themes"),
     ("register_blueprints", "blueprints"),
-    ("register_translation_dirs", "translations"),
+    ("register_translation_domains", "translations"),
     ("register_cli_commands", "commands"),
 )
 
@@ -115,10 +116,11 @@ def inventory(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
 
 def _names(item: Any) -> list[str]:
-    """What ``sinetti plugins`` calls a registered thing: its ``name``; a translation folder
-    by the locales it holds."""
-    if isinstance(item, Path):
-        return [p.name for p in item.iterdir() if (p / "LC_MESSAGES").is_dir()]
+    """What ``sinetti plugins`` calls a registered thing: its ``name``; a translation domain
+    also by the locales it holds (``devbox (en, fi, sv)``)."""
+    if isinstance(item, TranslationDomain):
+        held = sorted(p.name for p in item.folder.iterdir() if (p / "LC_MESSAGES").is_dir())
+        return [f"{item.name} ({', '.join(held)})"]
     return [str(item.name)]
 
 

@@ -69,6 +69,9 @@ class Settings:
     phone_verification: str = "sms-pin"
     allowed_recipient_domains: tuple[str, ...] = ("example.fi",)
     theme: str = "default"
+    #: The ways a sender may sign in, as the front page offers them (``email-link``: the
+    #: personal link e-mailed after registration; plugins add others).
+    sign_in: tuple[str, ...] = ("email-link",)
     default_locale: str = "fi"
     timezone: str = "Europe/Helsinki"
     max_attachments_bytes: int = 400 * MB

@@ -26,9 +26,11 @@ class Portal:
     upload_hashes: dict[uuid.UUID, tuple[int, Any]] = dataclasses.field(default_factory=dict)
     #: Set to wake the outbox worker of this app after a commit queued something.
     outbox_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    #: This app's catalogs per locale: the core's with its plugins' merged over them
+    #: This app's catalogs per translation domain (the core's and each plugin's), per locale
     #: (:func:`portal.i18n.load_catalogs`; read by :func:`portal.i18n.gettext`).
-    translations: Mapping[str, NullTranslations] = dataclasses.field(default_factory=dict)
+    translations: Mapping[str, Mapping[str, NullTranslations]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 def portal() -> Portal:

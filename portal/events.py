@@ -8,13 +8,13 @@ not what is stored. An event hook is an observer, never a gate.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
 import pluggy
 
 from portal.context import portal
+from portal.hookcalls import call, in_call_order, plugin_label
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +24,8 @@ async def emit(name: str, *, pm: pluggy.PluginManager | None = None, **kwargs: A
     order (the last registered first); ``pm`` defaults to the current app's."""
     manager = pm or portal().pm
     caller = getattr(manager.hook, name)
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in in_call_order(caller):
         try:
-            result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            if inspect.isawaitable(result):
-                await result
+            await call(impl, **kwargs)
         except Exception:
-            log.exception("plugin %s failed in its %s hook; ignored", _label(impl), name)
-
-
-def _label(impl: Any) -> str:
-    """The plugin's name: its entry point or module, or the class of a plugin object
-    (registered without a name, pluggy knows it only by a number)."""
-    name = str(impl.plugin_name)
-    return type(impl.plugin).__name__ if name.isdigit() else name
+            log.exception("plugin %s failed in its %s hook; ignored", plugin_label(impl), name)

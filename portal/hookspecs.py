@@ -15,7 +15,6 @@ user's answer, not what was stored (:mod:`portal.events`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -24,8 +23,11 @@ if TYPE_CHECKING:
     from quart import Blueprint
 
     from portal.clicommands import CliCommand
+    from portal.config import Settings
+    from portal.i18n import TranslationDomain
     from portal.mail.base import MailTransport
     from portal.models import Attachment, Message, Recipient
+    from portal.rules import RecipientDecision, SignInMethod
     from portal.sms.base import SmsGateway
     from portal.storage.base import StorageBackend
     from portal.themes import Theme
@@ -83,10 +85,12 @@ def register_blueprints() -> list[Blueprint]:
 
 
 @hookspec
-def register_translation_dirs() -> list[Path]:
-    """Return folders with ``<locale>/LC_MESSAGES/messages.mo`` catalogs of this plugin.
+def register_translation_domains() -> list[TranslationDomain]:
+    """Return the :class:`portal.api.TranslationDomain` objects of this plugin's strings.
 
-    They are merged over the core catalog, so a plugin translates its own strings.
+    Each domain is the plugin's own (its name unique in the portal): the plugin translates
+    with its methods, a string missing from its catalog falls back to the core's, and it can
+    change no core string.
     """
     raise NotImplementedError
 
@@ -101,6 +105,40 @@ def register_cli_commands() -> list[CliCommand]:
     already uses stops ``sinetti`` with exit code 2.
     """
     raise NotImplementedError
+
+
+@hookspec
+def register_sign_in_methods() -> list[SignInMethod]:
+    """Return :class:`portal.api.SignInMethod` objects: other ways for a sender to sign in
+    than the e-mailed personal link (``email-link``, built in). ``PORTAL_SIGN_IN`` lists the
+    ones the front page offers.
+
+    The method's ``url`` is a page of the plugin's own blueprint (:func:`register_blueprints`)
+    that proves who the sender is and then calls :func:`portal.api.sign_in_sender`.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def recipient_policy(email: str, sender_email: str, settings: Settings) -> RecipientDecision | None:
+    """Decide whether ``email`` may receive a message from ``sender_email``: return
+    :class:`portal.api.RecipientDecision` ``accept()``, ``refuse(reason)`` or
+    ``rewrite(email)``, or None for no opinion. May be a coroutine (a directory look-up).
+
+    Asked per recipient when a message is checked before sending, plugins first and the
+    built-in allowed-domains rule last; the first accept or refuse ends the asking, a rewrite
+    passes the new address on. A policy that raises refuses the address (fail closed).
+    """
+
+
+@hookspec(firstresult=True)
+def choose_verification(email: str, phone: str | None, settings: Settings) -> str | None:
+    """Return the name of the verification provider for a recipient, or None to let the next
+    implementation decide. ``phone`` is the E.164 number the sender gave with the phone
+    suffix, or None. The built-in rule, asked last: ``PORTAL_PHONE_VERIFICATION`` with a
+    phone number, ``PORTAL_VERIFICATION`` without. A provider with ``requires_phone`` chosen
+    for an address without a number refuses the address.
+    """
 
 
 @hookspec

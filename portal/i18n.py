@@ -4,22 +4,31 @@ Mark strings with ``_`` (or ``L_`` where the string is built before a request, e
 time). Placeholders use ``%(name)s`` after the call: ``_("Hello %(name)s") % {"name": n}`` —
 never an f-string inside ``_()``.
 
-The catalogs belong to the app (:attr:`portal.context.Portal.translations`: the core's with
-its own plugins' merged over them), so two portals in one process never see each other's
-strings. The locale is a context variable (:func:`locale_context`). Translation happens in the
-current app's context — a request, a CLI command, the outbox worker; outside any app (at import
-time, a lazy ``L_`` string printed before start-up) the text stays in English, the source.
+The catalogs belong to the app (:attr:`portal.context.Portal.translations`), so two portals
+in one process never see each other's strings. Each plugin translates its own strings in a
+domain of its own (:class:`TranslationDomain`), as Indico's plugins do: a plugin cannot change
+the core's words or another plugin's by accident, and a string its catalog lacks falls back
+to the core's catalog, then to the English source.
+
+The locale is a context variable (:func:`locale_context`). Translation happens in the current
+app's context — a request, a CLI command, the outbox worker; outside any app (at import time,
+a lazy ``L_`` string printed before start-up) the text stays in English, the source.
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from babel import Locale, negotiate_locale
 from babel.support import LazyProxy, NullTranslations, Translations
+from jinja2.runtime import Context
+from jinja2.utils import pass_context
+from markupsafe import Markup
 from quart import current_app, has_app_context
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
@@ -27,6 +36,8 @@ from werkzeug.http import parse_accept_header
 from portal.config import LOCALES
 
 _current = contextvars.ContextVar("locale", default="fi")
+#: The core's own domain in :attr:`portal.context.Portal.translations`.
+CORE_DOMAIN = "sinetti"
 
 LANGUAGE_NAMES = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
 COOKIE = "sinetti_lang"
@@ -41,30 +52,91 @@ def core_locales_dir() -> Path:
     raise RuntimeError("the core translations (locales/) are missing")
 
 
-def load_catalogs(extra_dirs: Iterable[Path] = ()) -> dict[str, NullTranslations]:
-    """The compiled core catalogs with the plugin catalogs merged over them, per locale."""
-    extra = list(extra_dirs)
-    catalogs: dict[str, NullTranslations] = {}
+@dataclasses.dataclass(frozen=True)
+class TranslationDomain:
+    """The strings of one plugin: ``folder/<locale>/LC_MESSAGES/messages.mo``.
+
+    A plugin makes one at import time, returns it from ``register_translation_domains`` and
+    translates with its methods (``_ = DOMAIN.gettext``); its templates get them through
+    :meth:`template_functions`. A look-up tries the plugin's catalog, then the core's, then
+    keeps the English source.
+    """
+
+    name: str
+    folder: Path
+
+    def gettext(self, message: str) -> str:
+        catalog = _catalog(self.name)
+        return catalog.ugettext(message) if catalog else message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        catalog = _catalog(self.name)
+        if catalog:
+            return catalog.ungettext(singular, plural, n)
+        return singular if n == 1 else plural
+
+    def lazy_gettext(self, message: str) -> LazyProxy:
+        return LazyProxy(self.gettext, message, enable_cache=False)
+
+    def template_functions(self) -> dict[str, Any]:
+        """``_``, ``gettext`` and ``ngettext`` of this domain for a template's context, called
+        like the core's in templates (``_("to %(to)s", to=address)``, ``{% trans %}``)."""
+
+        @pass_context
+        def gettext(context: Context, message: str, **variables: Any) -> str:
+            return _format(context, self.gettext(message), variables)
+
+        @pass_context
+        def ngettext(context: Context, singular: str, plural: str, n: int, **variables: Any) -> str:
+            variables.setdefault("num", n)
+            return _format(context, self.ngettext(singular, plural, n), variables)
+
+        return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
+
+
+def _format(context: Context, text: str, variables: dict[str, Any]) -> str:
+    """As Jinja's new-style gettext does: the translation is trusted markup, the values are
+    escaped into it, and the text is always a format string."""
+    if context.eval_ctx.autoescape:
+        return Markup(text) % variables  # noqa: S704 -- our own catalog, values escaped
+    return text % variables
+
+
+Catalogs = Mapping[str, Mapping[str, NullTranslations]]
+
+
+def load_catalogs(domains: Iterable[TranslationDomain] = ()) -> dict[str, dict[str, Any]]:
+    """Per domain (the core's is :data:`CORE_DOMAIN`), per locale: the compiled catalog; a
+    plugin's catalog falls back to the core's, and a locale it lacks is the core's."""
+    core: dict[str, Any] = {}
     for locale in LOCALES:
         catalog = Translations.load(str(core_locales_dir()), [locale], "messages")
         if locale != "en" and not isinstance(catalog, Translations):
             raise RuntimeError(f"compiled catalog for {locale} is missing: run `make translations`")
-        for folder in extra:
-            plugin_catalog = Translations.load(str(folder), [locale], "messages")
-            if isinstance(catalog, Translations) and isinstance(plugin_catalog, Translations):
-                catalog.merge(plugin_catalog)
-        catalogs[locale] = catalog
+        core[locale] = catalog
+    catalogs: dict[str, dict[str, Any]] = {CORE_DOMAIN: core}
+    for domain in domains:
+        if domain.name in catalogs:
+            raise RuntimeError(f"two translation domains are named {domain.name!r}")
+        catalogs[domain.name] = {}
+        for locale in LOCALES:
+            own = Translations.load(str(domain.folder), [locale], "messages")
+            if isinstance(own, Translations):
+                own.add_fallback(core[locale])
+                catalogs[domain.name][locale] = own
+            else:
+                catalogs[domain.name][locale] = core[locale]
     return catalogs
 
 
-def _catalog() -> NullTranslations | None:
-    """The current app's catalog for the current locale; None outside a portal app."""
+def _catalog(domain: str = CORE_DOMAIN) -> NullTranslations | None:
+    """The current app's catalog of ``domain`` (the core's when the app does not know it) for
+    the current locale; None outside a portal app."""
     if not has_app_context():
         return None
-    translations: Mapping[str, NullTranslations] = getattr(
-        current_app.extensions.get("sinetti"), "translations", {}
-    )
-    return translations.get(_current.get())
+    translations: Catalogs = getattr(current_app.extensions.get("sinetti"), "translations", {})
+    catalogs = translations.get(domain) or translations.get(CORE_DOMAIN, {})
+    return catalogs.get(_current.get())
 
 
 def current_locale() -> str:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pluggy
 
-from portal import hookspecs
+from portal import builtin_rules, hookspecs
 from portal.config import PREFIX, ConfigError, Settings
+from portal.i18n import TranslationDomain
 from portal.mail.base import MailTransport
 from portal.providers import Provider
+from portal.rules import SignInMethod, sign_in_methods
 from portal.sms.base import SmsGateway
 from portal.storage.base import StorageBackend
 from portal.themes import Theme
@@ -27,6 +28,8 @@ from portal.verification.base import VerificationProvider
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "sinetti"
+#: The name of the core's own rules among the plugins (``sinetti plugins`` shows it).
+CORE_PLUGIN = "sinetti-core"
 
 P = TypeVar("P", bound=Provider)
 
@@ -34,10 +37,12 @@ P = TypeVar("P", bound=Provider)
 def make_plugin_manager(plugins: Sequence[object] | None = None) -> pluggy.PluginManager:
     """Load plugins from the ``sinetti`` entry points, or exactly ``plugins`` when given.
 
-    Tests pass ``plugins`` so that they never depend on what happens to be installed.
+    Tests pass ``plugins`` so that they never depend on what happens to be installed. The
+    core's own rules (:mod:`portal.builtin_rules`) are registered in either case.
     """
     pm = pluggy.PluginManager("sinetti")
     pm.add_hookspecs(hookspecs)
+    pm.register(builtin_rules, name=CORE_PLUGIN)
     if plugins is None:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     else:
@@ -76,6 +81,8 @@ class Providers:
     sms: SmsGateway
     verification: dict[str, VerificationProvider]
     theme: Theme
+    #: The sign-in methods ``PORTAL_SIGN_IN`` offers, in its order.
+    sign_in: dict[str, SignInMethod]
 
     def all(self) -> list[Provider]:
         return [self.storage, self.mail, self.sms, *self.verification.values()]
@@ -100,6 +107,12 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         verifications, settings.phone_verification, "verification provider", "PHONE_VERIFICATION"
     )
     theme = _choose(themes, settings.theme, "theme", "THEME")
+    methods = sign_in_methods(pm)
+    if not settings.sign_in:
+        raise ConfigError(f"{PREFIX}SIGN_IN: list at least one sign-in method")
+    sign_in = {
+        name: _choose(methods, name, "sign-in method", "SIGN_IN") for name in settings.sign_in
+    }
 
     installed = [*storages.values(), *mails.values(), *smses.values(), *verifications.values()]
     _check_unclaimed(settings, installed)
@@ -116,6 +129,7 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         sms=make(sms_cls),  # type: ignore[arg-type]
         verification={name: make(cls) for name, cls in verifications.items()},
         theme=theme,
+        sign_in=sign_in,
     )
 
 
@@ -131,5 +145,5 @@ def _check_unclaimed(settings: Settings, classes: Iterable[type[Provider]]) -> N
                 raise ConfigError(f"{PREFIX}{key}: unknown setting of the {cls.name!r} plugin")
 
 
-def translation_dirs(pm: pluggy.PluginManager) -> list[Path]:
-    return [path for batch in pm.hook.register_translation_dirs() for path in batch]
+def translation_domains(pm: pluggy.PluginManager) -> list[TranslationDomain]:
+    return [domain for batch in pm.hook.register_translation_domains() for domain in batch]

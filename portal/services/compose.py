@@ -11,8 +11,9 @@ import dataclasses
 import logging
 import uuid
 
-from portal import events
+from portal import events, rules
 from portal.config import Settings
+from portal.context import portal
 from portal.i18n import _
 from portal.models import Attachment, Message, MessageStatus, Recipient, Sender, Upload
 from portal.security import hash_token, new_token
@@ -60,16 +61,34 @@ class Validated:
     recipients: list[ParsedRecipient]
 
 
-def validate(settings: Settings, form: ComposeForm) -> Validated:
-    """Check the form; errors are translated messages keyed by field name."""
+async def validate(settings: Settings, form: ComposeForm, sender_email: str) -> Validated:
+    """Check the form; errors are translated messages keyed by field name.
+
+    The recipients are parsed, then put to the recipient policies (the allowed domains
+    unless a plugin decides first), and each gets its verification provider.
+    """
     errors: dict[str, list[str]] = {}
     parsed = parse_recipients(
         form.recipients,
-        allowed_domains=settings.allowed_recipient_domains,
         phone_suffix=settings.phone_suffix,
         max_recipients=settings.max_recipients,
         sms_regions=settings.sms_allowed_regions,
     )
+    current = portal()
+    accepted, refused = await rules.check_recipients(
+        current.pm, settings, parsed.recipients, sender_email
+    )
+    parsed.errors += refused
+    parsed.recipients = []
+    for recipient in accepted:
+        try:
+            verification = rules.choose_verification(
+                current.pm, settings, current.providers.verification, recipient
+            )
+        except rules.VerificationUnavailable as unavailable:
+            parsed.errors.append(unavailable.reason)
+            continue
+        parsed.recipients.append(dataclasses.replace(recipient, verification=verification))
     if parsed.errors:
         errors["recipients"] = parsed.errors
     if not form.subject:
@@ -195,7 +214,7 @@ async def send(
                 message=message,
                 email=parsed.email,
                 phone=parsed.phone,
-                verification=settings.phone_verification if parsed.phone else settings.verification,
+                verification=parsed.verification or settings.verification,
                 token_hash=hash_token(token),
                 notification=await outbox.enqueue_mail(mail),
             )

@@ -1,4 +1,4 @@
-"""Parse the Recipients field: addresses, allowed domains and the phone-verification suffix.
+"""Parse the Recipients field: addresses and the phone-verification suffix.
 
 ``ville.virkamies@valtori.fi.0400123456.sec`` means: deliver to ``ville.virkamies@valtori.fi``
 and have the recipient verify with a PIN sent by SMS to +358 40 0123456.
@@ -31,6 +31,9 @@ class ParsedRecipient:
     email: str
     #: E.164 (``+358400123456``) when the sender asked for phone verification.
     phone: str | None = None
+    #: The verification provider chosen for this recipient (see :mod:`portal.rules`); empty
+    #: until chosen, and then the portal's default (a reply to the original sender).
+    verification: str = ""
 
     @property
     def masked_phone(self) -> str:
@@ -68,7 +71,6 @@ def _split_phone(entry: str, suffix: str) -> tuple[str, str | None]:
 def parse_recipients(
     text: str,
     *,
-    allowed_domains: tuple[str, ...],
     phone_suffix: str,
     max_recipients: int,
     sms_regions: tuple[str, ...],
@@ -97,12 +99,6 @@ def parse_recipients(
             email = validate_email(address, check_deliverability=False).normalized
         except EmailNotValidError:
             errors.append(_("“%(address)s” is not a valid e-mail address.") % {"address": entry})
-            continue
-        domain = email.rsplit("@", 1)[1].lower()
-        if not _domain_allowed(domain, allowed_domains):
-            errors.append(
-                _("“%(address)s” is not an address of an allowed domain.") % {"address": address}
-            )
             continue
         phone = None
         if number is not None:
@@ -164,8 +160,13 @@ def _routing_error(address: str, entry: str) -> str | None:
     return None
 
 
-def _domain_allowed(domain: str, allowed: tuple[str, ...]) -> bool:
-    return any(domain == entry or domain.endswith("." + entry) for entry in allowed)
+def domain_refusal(email: str, allowed: tuple[str, ...]) -> str | None:
+    """Why ``email`` may not receive messages under the allowed-domains rule (a domain in
+    ``allowed`` or a subdomain of one), translated; None when it may."""
+    domain = email.rsplit("@", 1)[1].lower()
+    if any(domain == entry or domain.endswith("." + entry) for entry in allowed):
+        return None
+    return _("“%(address)s” is not an address of an allowed domain.") % {"address": email}
 
 
 def _region_allowed(number: phonenumbers.PhoneNumber, regions: tuple[str, ...]) -> bool:

@@ -89,6 +89,16 @@ async def register(settings: Settings, raw_email: str, client_ip: str, locale: s
     return Registration(email=email, new_sender=created)
 
 
+async def sender_for(raw_email: str) -> Sender:
+    """The sender of an address that a sign-in method other than the e-mailed link has
+    proved (made on first sign-in); raises :class:`RegistrationRefused` for an address that
+    is not one. Under the address's guard, so parallel first sign-ins make one sender."""
+    address = normalise_address(raw_email).lower()
+    async with atomic.serialized(f"registration-address:{address}"):
+        sender, _created = await Sender.get_or_create(email=address)
+    return sender
+
+
 async def _valid_link(settings: Settings, token: str) -> SenderLink:
     link = await SenderLink.get_or_none(token_hash=hash_token(token)).prefetch_related("sender")
     if link is None:

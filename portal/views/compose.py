@@ -104,7 +104,7 @@ async def send(sender: Sender) -> Any:
         return await already_sent(closed)
 
     form = ComposeForm.from_fields(parsed.fields)
-    checked = compose.validate(settings, form)
+    checked = await compose.validate(settings, form, sender.email)
     attach_only = parsed.fields.get("action") == "attach"
     unfinished = _(
         "Some files have not been uploaded completely. Wait until they are, or remove "

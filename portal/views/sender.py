@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, abort, request
 
 from portal import sessions
 from portal.context import portal
 from portal.i18n import _, current_locale
+from portal.rules import EMAIL_LINK
 from portal.services import registration
 from portal.services.registration import LinkInvalid, RegistrationRefused
 from portal.web import client_ip, redirect, render_page
@@ -30,13 +31,34 @@ def _refusal_message(reason: RegistrationRefused.Reason) -> tuple[str, int]:
     return _("Too many registrations from your network. Try again in an hour."), 429
 
 
+async def _start_page(
+    email: str = "", errors: dict[str, list[str]] | None = None, status: int = 200
+) -> Any:
+    methods = portal().providers.sign_in
+    return await render_page(
+        "start.html",
+        status=status,
+        email=email,
+        errors=errors or {},
+        email_link=EMAIL_LINK in methods,
+        other_methods=[method for name, method in methods.items() if name != EMAIL_LINK],
+    )
+
+
+def _require_email_link() -> None:
+    """The e-mailed link's pages exist only while ``PORTAL_SIGN_IN`` offers it."""
+    if EMAIL_LINK not in portal().providers.sign_in:
+        abort(404)
+
+
 @bp.get("/")
 async def start() -> Any:
-    return await render_page("start.html", email="", errors={})
+    return await _start_page()
 
 
 @bp.post("/")
 async def register() -> Any:
+    _require_email_link()
     form = await request.form
     email = form.get("email", "").strip()
     settings = portal().settings
@@ -44,9 +66,7 @@ async def register() -> Any:
         result = await registration.register(settings, email, client_ip(), current_locale())
     except RegistrationRefused as refused:
         message, status = _refusal_message(refused.reason)
-        return await render_page(
-            "start.html", status=status, email=email, errors={"email": [message]}
-        )
+        return await _start_page(email, {"email": [message]}, status)
     # Registration closes any session: the sender continues from the link in their mailbox.
     await sessions.end()
     return await render_page("registered.html", email=result.email, days=settings.link_valid_days)
@@ -67,6 +87,7 @@ async def personal_link(token: str) -> Any:
     """The personal link asks before it signs in: GET changes nothing (mail scanners fetch
     it, and a page on another site could send a visitor here: login CSRF). Continue posts
     with this session's CSRF token."""
+    _require_email_link()
     try:
         sender = await registration.link_owner(portal().settings, token)
     except LinkInvalid as invalid:
@@ -79,6 +100,7 @@ async def personal_link(token: str) -> Any:
 @bp.post("/s/<token>")
 async def sign_in(token: str) -> Any:
     """Continue: sign in (a new session id and CSRF token) and go to the compose page."""
+    _require_email_link()
     try:
         sender = await registration.authenticate(portal().settings, token)
     except LinkInvalid as invalid:

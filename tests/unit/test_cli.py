@@ -101,12 +101,12 @@ def test_plugins_lists_the_installed_plugins_with_version_and_what_each_provides
     assert {"storage-local", "mail-smtp", "devbox", "theme-valtori"} <= set(rows)
     assert rows["devbox"].split()[1:3] == ["sinetti-devbox", version("sinetti-devbox")]
     assert rows["devbox"].endswith(
-        "mail: dev; sms: dev; blueprints: devbox; translations: en, fi, sv"
+        "mail: dev; sms: dev; blueprints: devbox; translations: devbox (en, fi, sv)"
     )
     assert rows["storage-local"].endswith("storage: local")
     assert rows["theme-valtori"].endswith("themes: valtori")
     assert rows["verification-basic"].endswith(
-        "verification: none, sms-pin; translations: en, fi, sv"
+        "verification: none, sms-pin; translations: verification-basic (en, fi, sv)"
     )
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from portal.i18n import _, locale_context, negotiate
+from portal.i18n import CORE_DOMAIN, _, locale_context, negotiate
 
 from .helpers import csrf_of, page_text, post_compose
 
@@ -223,7 +223,8 @@ async def test_translations_belong_to_the_app_not_the_process(portal_app):
 
     assert outside == "Continue"  # no app: the English source
     assert inside != "Continue"
-    assert portal_app.app.extensions["sinetti"].translations["fi"].ugettext("Continue") == inside
+    core = portal_app.app.extensions["sinetti"].translations[CORE_DOMAIN]
+    assert core["fi"].ugettext("Continue") == inside
 
 
 async def test_a_second_app_has_its_own_catalogs(portal_app, portal_config):
@@ -231,8 +232,8 @@ async def test_a_second_app_has_its_own_catalogs(portal_app, portal_config):
     from portal.testing import builtin_plugins
 
     other = create_app(portal_config, plugins=builtin_plugins())
-    ours = portal_app.app.extensions["sinetti"].translations
-    theirs = other.extensions["sinetti"].translations
+    ours = portal_app.app.extensions["sinetti"].translations[CORE_DOMAIN]
+    theirs = other.extensions["sinetti"].translations[CORE_DOMAIN]
 
     assert theirs is not ours
     assert theirs["sv"] is not ours["sv"]

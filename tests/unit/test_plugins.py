@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import inspect
 import logging
 import uuid
@@ -25,6 +26,7 @@ from quart import Blueprint
 from portal import hookimpl, hookspecs
 from portal.app import create_app
 from portal.config import ConfigError
+from portal.i18n import TranslationDomain
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Attachment, Message, OutboxItem, Recipient
 from portal.plugins import make_plugin_manager
@@ -222,11 +224,18 @@ ACME = Theme(
 acme_pages = Blueprint("acme", __name__)
 
 
+#: Acme's own strings; the fixture points the domain at catalogs compiled for the test.
+ACME_STRINGS = TranslationDomain("acme", Path("compiled-by-the-fixture"))
+
+
 @acme_pages.get("/acme/hello")
 async def hello() -> str:
-    from portal.i18n import _
+    return ACME_STRINGS.gettext("Hello from Acme")
 
-    return _("Hello from Acme")
+
+@acme_pages.get("/acme/continue")
+async def continue_word() -> str:
+    return ACME_STRINGS.gettext("Continue")
 
 
 class AgencyPlugin:
@@ -266,8 +275,8 @@ class AgencyPlugin:
         return [acme_pages]
 
     @hookimpl
-    def register_translation_dirs(self):
-        return [self.locales]
+    def register_translation_domains(self):
+        return [dataclasses.replace(ACME_STRINGS, folder=self.locales)]
 
     @hookimpl
     def message_sent(self, message: Message) -> None:
@@ -440,13 +449,24 @@ async def test_hook_register_blueprints_adds_pages(client):
     assert await page_text(response) == "Hello from Acme"
 
 
-async def test_hook_register_translation_dirs_translates_plugin_strings(client):
+async def test_hook_register_translation_domains_translates_plugin_strings(client):
     assert await page_text(await client.get("/acme/hello?lang=fi")) == "Terveisiä Acmelta"
     assert await page_text(await client.get("/acme/hello?lang=sv")) == "Hälsningar från Acme"
 
 
-async def test_hook_register_translation_dirs_merge_over_the_core_catalog(client):
-    assert ">Eteenpäin</button>" in await page_text(await client.get("/?lang=fi"))
+async def test_a_plugin_translation_never_changes_the_core_words(client):
+    # Acme's Finnish catalog says "Eteenpäin" for "Continue": in Acme's domain only.
+    front_page = await page_text(await client.get("/?lang=fi"))
+
+    assert "Eteenpäin" not in front_page
+    assert ">Jatka</button>" in front_page
+    assert await page_text(await client.get("/acme/continue?lang=fi")) == "Eteenpäin"
+
+
+async def test_a_string_missing_from_a_plugin_catalog_falls_back_to_the_core(client):
+    # Acme's Swedish catalog lacks "Continue"; the core's Swedish word is used.
+    assert await page_text(await client.get("/acme/continue?lang=sv")) == "Fortsätt"
+    assert await page_text(await client.get("/acme/continue?lang=en")) == "Continue"
 
 
 async def test_hook_message_sent_gets_the_message_with_recipients_and_attachments(

@@ -22,17 +22,22 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint
 
-from portal import hookimpl
-from portal.config import Settings
-from portal.context import portal
-from portal.mail.base import MailTransport, OutgoingMail
-from portal.services import clock
-from portal.sms.base import SmsGateway
-from portal.web import render_page
+from portal.api import (
+    MailTransport,
+    OutgoingMail,
+    Settings,
+    SmsGateway,
+    TranslationDomain,
+    hookimpl,
+    now,
+    render_page,
+    settings,
+)
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+TRANSLATIONS = TranslationDomain("devbox", HERE / "locales")
 
 
 def mailbox_path(data_dir: Path) -> Path:
@@ -40,7 +45,7 @@ def mailbox_path(data_dir: Path) -> Path:
 
 
 async def _append(data_dir: Path, entry: dict[str, Any]) -> None:
-    entry = {"at": clock.now().isoformat(timespec="seconds"), **entry}
+    entry = {"at": now().isoformat(timespec="seconds"), **entry}
     line = json.dumps(entry, ensure_ascii=False)
     # No lock: nothing below awaits, so two appends of one event loop never interleave, and
     # each is one O_APPEND write of a whole line.
@@ -128,11 +133,13 @@ bp = Blueprint("devbox", __name__, template_folder="templates")
 
 @bp.get("/dev/mailbox")
 async def mailbox() -> Any:
-    settings = portal().settings
-    if not mailbox_shown(settings):
+    current = settings()
+    if not mailbox_shown(current):
         return await render_page("not_found.html", status=404)
-    entries = list(reversed(read_mailbox(settings.data_dir)))
-    return await render_page("devbox/mailbox.html", entries=entries)
+    entries = list(reversed(read_mailbox(current.data_dir)))
+    return await render_page(
+        "devbox/mailbox.html", entries=entries, **TRANSLATIONS.template_functions()
+    )
 
 
 @hookimpl
@@ -151,5 +158,5 @@ def register_blueprints() -> list[Blueprint]:
 
 
 @hookimpl
-def register_translation_dirs() -> list[Path]:
-    return [HERE / "locales"]
+def register_translation_domains() -> list[TranslationDomain]:
+    return [TRANSLATIONS]

@@ -12,9 +12,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from portal import hookimpl
-from portal.config import Settings
-from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
+from portal.api import MailDeliveryError, MailTransport, OutgoingMail, Settings, hookimpl
 
 
 def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:

@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from portal import hookimpl
-from portal.config import ConfigError, Settings
-from portal.sms.base import SmsDeliveryError, SmsGateway
+from portal.api import ConfigError, Settings, SmsDeliveryError, SmsGateway, hookimpl
 
 EXCERPT_CHARS = 200
 

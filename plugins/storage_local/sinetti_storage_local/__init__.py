@@ -23,8 +23,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from portal import hookimpl
-from portal.storage.base import ObjectNotFound, StorageBackend, StorageError, StorageWriter
+from portal.api import ObjectNotFound, StorageBackend, StorageError, StorageWriter, hookimpl
 
 CHUNK = 256 * 1024
 WRITEBACK_EVERY = 4 * 1024 * 1024

@@ -27,9 +27,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from portal import hookimpl
-from portal.config import ConfigError, Settings
-from portal.storage.base import ObjectNotFound, StorageBackend, StorageError, StorageWriter
+from portal.api import (
+    ConfigError,
+    ObjectNotFound,
+    Settings,
+    StorageBackend,
+    StorageError,
+    StorageWriter,
+    hookimpl,
+)
 
 PART_SIZE = 8 * 1024 * 1024  # S3 wants at least 5 MiB in every part but the last
 CHUNK = 256 * 1024  # what read() yields at most

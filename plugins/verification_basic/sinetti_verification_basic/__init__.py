@@ -11,16 +11,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portal import hookimpl
-from portal.context import portal
-from portal.i18n import _, locale_context, ngettext
-from portal.models import OutboxItem, Recipient
-from portal.services import outbox
-from portal.services.recipients import mask_phone
-from portal.verification.base import Outcome, Prompt, VerificationProvider
-from portal.verification.codes import CodeVerificationProvider
+from portal.api import (
+    CodeVerificationProvider,
+    OutboxItem,
+    Outcome,
+    Prompt,
+    Recipient,
+    TranslationDomain,
+    VerificationProvider,
+    hookimpl,
+    locale_context,
+    mask_phone,
+    organisation_name,
+    queue_sms,
+)
 
 HERE = Path(__file__).resolve().parent
+TRANSLATIONS = TranslationDomain("verification-basic", HERE / "locales")
+_ = TRANSLATIONS.gettext
+ngettext = TRANSLATIONS.ngettext
 
 
 class NoVerification(VerificationProvider):
@@ -49,11 +58,11 @@ class SmsPinVerification(CodeVerificationProvider):
     async def deliver(self, recipient: Recipient, code: str, locale: str) -> OutboxItem:
         minutes = int(self.policy.valid.total_seconds() // 60)
         with locale_context(locale):
-            organisation = portal().providers.theme.text("organisation", locale)
+            organisation = organisation_name(locale)
             text = _(
                 "%(organisation)s: your PIN code is %(pin)s. It is valid for %(minutes)d minutes."
             ) % {"organisation": organisation, "pin": code, "minutes": minutes}
-        return await outbox.enqueue_sms(recipient.phone or "", text)
+        return await queue_sms(recipient.phone or "", text)
 
     def prompt(self, recipient: Recipient) -> Prompt:
         minutes = int(self.policy.valid.total_seconds() // 60)
@@ -83,5 +92,5 @@ def register_verification_providers() -> list[type[VerificationProvider]]:
 
 
 @hookimpl
-def register_translation_dirs() -> list[Path]:
-    return [HERE / "locales"]
+def register_translation_domains() -> list[TranslationDomain]:
+    return [TRANSLATIONS]

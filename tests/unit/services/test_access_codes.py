@@ -155,8 +155,9 @@ async def recipient_opens(portal_app, token: str, query: str = "", **headers: st
 def expected_sms(portal_app, locale: str, minutes: int = 10) -> str:
     portal = portal_app.app.extensions["sinetti"]
     theme = portal.providers.theme
-    # The app's own catalog: the SMS is translated by it, in the app's context.
-    return portal.translations[locale].ugettext(SMS_TEXT) % {
+    # The app's own catalog of the plugin's domain: the SMS is translated by it, in the app's
+    # context.
+    return portal.translations["verification-basic"][locale].ugettext(SMS_TEXT) % {
         "organisation": theme.text("organisation", locale),
         "pin": "<pin>",
         "minutes": minutes,

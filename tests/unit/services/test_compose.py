@@ -12,9 +12,12 @@ from ..helpers import plain_settings
 SETTINGS = plain_settings("/nonexistent", allowed_recipient_domains="valtori.fi")
 
 
-def check(**fields: str):
-    with locale_context("en"):
-        return validate(SETTINGS, ComposeForm.from_fields(fields))
+async def check(app, settings=SETTINGS, **fields: str):
+    """Validate in ``app``'s context: its plugins' recipient policies and verification
+    choice (the built-in ones here) apply, with ``settings``."""
+    async with app.app_context():
+        with locale_context("en"):
+            return await validate(settings, ComposeForm.from_fields(fields), "liisa@example.com")
 
 
 def test_form_normalises_line_breaks_and_trims_the_subject():
@@ -34,32 +37,37 @@ def test_form_normalises_line_breaks_and_trims_the_subject():
     assert ComposeForm.from_fields({}).read_receipt is False
 
 
-def test_valid_form_has_no_errors_and_parsed_recipients():
-    result = check(recipients="ville@valtori.fi.0400123456.sec", subject="S")
+async def test_valid_form_has_no_errors_and_parsed_recipients(portal_app):
+    result = await check(
+        portal_app.app, recipients="ville@valtori.fi.0400123456.sec, anna@valtori.fi", subject="S"
+    )
 
     assert result.errors == {}
-    assert [(r.email, r.phone) for r in result.recipients] == [
-        ("ville@valtori.fi", "+358400123456")
+    assert [(r.email, r.phone, r.verification) for r in result.recipients] == [
+        ("ville@valtori.fi", "+358400123456", "sms-pin"),
+        ("anna@valtori.fi", None, "none"),
     ]
 
 
-def test_every_problem_is_reported_under_its_field():
-    result = check(recipients="ville@evil.com", subject="")
+async def test_every_problem_is_reported_under_its_field(portal_app):
+    result = await check(portal_app.app, recipients="ville@evil.com", subject="")
 
     assert set(result.errors) == {"recipients", "subject"}
     assert result.errors["subject"] == ["Enter a subject."]
 
 
-def test_subject_of_exactly_255_characters_is_fine_and_256_is_not():
-    assert "subject" not in check(recipients="v@valtori.fi", subject="x" * MAX_SUBJECT).errors
-    assert "subject" in check(recipients="v@valtori.fi", subject="x" * (MAX_SUBJECT + 1)).errors
+async def test_subject_of_exactly_255_characters_is_fine_and_256_is_not(portal_app):
+    fine = await check(portal_app.app, recipients="v@valtori.fi", subject="x" * MAX_SUBJECT)
+    long = await check(portal_app.app, recipients="v@valtori.fi", subject="x" * (MAX_SUBJECT + 1))
+
+    assert "subject" not in fine.errors
+    assert "subject" in long.errors
 
 
-def test_recipient_limit_follows_the_setting():
+async def test_recipient_limit_follows_the_setting(portal_app):
     few = dataclasses.replace(SETTINGS, max_recipients=2)
-    form = ComposeForm.from_fields(
-        {"recipients": "a@valtori.fi, b@valtori.fi, c@valtori.fi", "subject": "S"}
+    result = await check(
+        portal_app.app, few, recipients="a@valtori.fi, b@valtori.fi, c@valtori.fi", subject="S"
     )
 
-    with locale_context("en"):
-        assert validate(few, form).errors["recipients"] == ["Enter at most 2 recipients."]
+    assert result.errors["recipients"] == ["Enter at most 2 recipients."]

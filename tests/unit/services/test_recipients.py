@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portal.i18n import locale_context
-from portal.services.recipients import mask_phone, parse_phone, parse_recipients, routing_kind
+from portal.services.recipients import (
+    RecipientsResult,
+    domain_refusal,
+    mask_phone,
+    parse_phone,
+    parse_recipients,
+    routing_kind,
+)
 
 ALLOWED = ("valtori.fi", "example.fi")
 SUFFIX = ".sec"
@@ -24,14 +31,16 @@ def parse(
     max_recipients: int = 50,
     sms_regions: tuple[str, ...] = REGIONS,
 ):
+    """The field parsed, then the built-in recipient policy (the allowed domains) applied."""
     with locale_context("en"):
-        return parse_recipients(
-            text,
-            allowed_domains=ALLOWED,
-            phone_suffix=suffix,
-            max_recipients=max_recipients,
-            sms_regions=sms_regions,
+        result = parse_recipients(
+            text, phone_suffix=suffix, max_recipients=max_recipients, sms_regions=sms_regions
         )
+        refusals = [domain_refusal(r.email, ALLOWED) for r in result.recipients]
+    return RecipientsResult(
+        [r for r, refusal in zip(result.recipients, refusals, strict=True) if refusal is None],
+        result.errors + [refusal for refusal in refusals if refusal],
+    )
 
 
 label = st.from_regex(r"[a-z0-9]{1,6}(-[a-z0-9]{1,6})?", fullmatch=True)
@@ -221,21 +230,9 @@ async def test_errors_are_in_the_users_language(portal_app):
     # The app's catalogs translate, in its context; Swedish is whatever the sv catalog says.
     async with portal_app.app.app_context():
         with locale_context("en"):
-            english = parse_recipients(
-                "x@evil.com",
-                allowed_domains=ALLOWED,
-                phone_suffix=SUFFIX,
-                max_recipients=50,
-                sms_regions=REGIONS,
-            ).errors[0]
+            english = domain_refusal("x@evil.com", ALLOWED)
         with locale_context("sv"):
-            swedish = parse_recipients(
-                "x@evil.com",
-                allowed_domains=ALLOWED,
-                phone_suffix=SUFFIX,
-                max_recipients=50,
-                sms_regions=REGIONS,
-            ).errors[0]
+            swedish = domain_refusal("x@evil.com", ALLOWED)
 
     assert "x@evil.com" in swedish
     assert swedish != english, "the Swedish catalog does not translate the domain error"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portal import hookimpl
-from portal.themes import Theme
+from portal.api import Theme, hookimpl
 
 HERE = Path(__file__).resolve().parent
 
