@@ -9,17 +9,17 @@ only once its last byte was handed to the server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from urllib.parse import quote
 
 from quart import Response, current_app, request
 from werkzeug.datastructures import Range
 from werkzeug.http import parse_range_header
 
-from portal import events
 from portal.context import portal
 from portal.models import Attachment, Message
-from portal.services import zipper
+from portal.services import downloads, zipper
 from portal.services.files import safe_filename
 
 
@@ -38,23 +38,9 @@ def _download(body: object, filename: str, mimetype: str, status: int = 200) -> 
     return response
 
 
-def _completed(
-    stream: AsyncIterator[bytes], message: Message, attachment: Attachment | None, whole: bool
-) -> AsyncIterator[bytes]:
-    """Pass ``stream`` on; when its last byte went out, say the download completed.
-
-    The stream runs after the request context is gone: the hook caller is taken now.
-    """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    async def passed_on() -> AsyncIterator[bytes]:
-        async for data in stream:
-            yield data
-        if whole:
-            async with app.app_context():  # the hook sees the app (its settings, translations)
-                await events.emit("download_completed", message=message, attachment=attachment)
-
-    return passed_on()
+def _app_context() -> Callable[[], AbstractAsyncContextManager[object]]:
+    """The app's context for after the request (the stream outlives it)."""
+    return current_app._get_current_object().app_context  # type: ignore[attr-defined]
 
 
 class Unsatisfiable(Exception):
@@ -97,7 +83,7 @@ def file_response(message: Message, attachment: Attachment) -> Response:
     start, end = wanted or (0, size)
     stream = portal().providers.storage.read(attachment.storage_key, start, end)
     response = _download(
-        _completed(stream, message, attachment, whole=end == size),
+        downloads.counted(stream, message, attachment, whole=end == size, context=_app_context()),
         name,
         "application/octet-stream",
         status=206 if wanted else 200,
@@ -116,7 +102,7 @@ async def zip_response(message: Message) -> Response:
     text = (await zipper.message_text(message, settings.tz)).encode("utf-8")
     stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz)
     return _download(
-        _completed(stream, message, None, whole=True),
+        downloads.counted(stream, message, None, whole=True, context=_app_context()),
         safe_filename(f"{message.subject}.zip"),
         "application/zip",
     )
