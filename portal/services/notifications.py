@@ -8,12 +8,11 @@ notices to a sender are in the sender's language.
 
 from __future__ import annotations
 
-from quart import render_template
-
 from portal.config import LOCALES, Settings
 from portal.context import portal
 from portal.i18n import _, locale_context
 from portal.mail.base import OutgoingMail
+from portal.rendering import render_text
 
 
 def _organisation(locale: str) -> str:
@@ -34,8 +33,8 @@ async def registration_mail(
         return OutgoingMail(
             to=email,
             subject=_("Your personal link to send a confidential message"),
-            text=await render_template("mail/registration.txt", **context),
-            html=await render_template("mail/registration.html", **context),
+            text=await render_text("mail/registration.txt", **context),
+            html=await render_text("mail/registration.html", **context),
         )
 
 
@@ -80,8 +79,8 @@ async def message_notification(
     return OutgoingMail(
         to=to,
         subject=" / ".join(part["subject"] for part in parts),
-        text=await render_template("mail/notification.txt", **context),
-        html=await render_template("mail/notification.html", **context),
+        text=await render_text("mail/notification.txt", **context),
+        html=await render_text("mail/notification.html", **context),
     )
 
 
@@ -95,8 +94,8 @@ async def _notice(to: str, locale: str, subject: str, paragraphs: list[str]) -> 
     return OutgoingMail(
         to=to,
         subject=subject,
-        text=await render_template("mail/notice.txt", **context),
-        html=await render_template("mail/notice.html", **context),
+        text=await render_text("mail/notice.txt", **context),
+        html=await render_text("mail/notice.html", **context),
     )
 
 

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, tzinfo
 
 from babel.dates import format_datetime
-from quart import render_template
 from stream_zip import NO_COMPRESSION_32, NO_COMPRESSION_64, async_stream_zip
 
 from portal.i18n import _, babel_locale
 from portal.models import Attachment, Message
+from portal.rendering import render_text
 from portal.services.files import safe_filename, unique_names
 from portal.storage.base import StorageBackend
 
@@ -29,7 +29,7 @@ MODE = 0o600
 async def message_text(message: Message, tz: tzinfo) -> str:
     """The message as a plain-text document (headers, body, signature, attachment list)."""
     sent_at = format_datetime(message.sent_at, "long", tzinfo=tz, locale=babel_locale())
-    return await render_template("message.txt", message=message, sent_at=sent_at)
+    return await render_text("message.txt", message=message, sent_at=sent_at)
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
