@@ -135,6 +135,24 @@ def _plugins(pm: pluggy.PluginManager, args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_plugin(pm: pluggy.PluginManager, args: argparse.Namespace) -> int:
+    """Write a plugin package (:mod:`portal.scaffold`); needs no settings and no database."""
+    from pathlib import Path
+
+    from portal import scaffold
+
+    label = scaffold.PROVIDES.get(args.kind, "")
+    taken = frozenset(name for info in inventory(pm) for name in info.provides.get(label, []))
+    try:
+        plugin = scaffold.check(args.kind, args.name, taken)
+        target = scaffold.generate(plugin, Path(args.directory))
+    except scaffold.ScaffoldError as exc:
+        print(f"sinetti new-plugin: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote {target}/ (see its README.md). Install it with: pip install -e {target}")
+    return 0
+
+
 def _plugin_command(
     command: CliCommand, plugins: Sequence[object] | None, args: argparse.Namespace
 ) -> int:
@@ -171,6 +189,13 @@ def main(argv: list[str] | None = None, plugins: Sequence[object] | None = None)
     commands.add_parser(
         "plugins", help="list the installed plugins, their versions and what each provides"
     ).set_defaults(func=functools.partial(_plugins, pm))
+    new_plugin = commands.add_parser(
+        "new-plugin", help="write a new plugin package: a theme, verification, SMS or storage"
+    )
+    new_plugin.add_argument("--kind", required=True, help="theme, verification, sms or storage")
+    new_plugin.add_argument("name", help="lower-case letters, digits and dashes, like acme")
+    new_plugin.add_argument("--directory", default=".", help="where to write it (default: .)")
+    new_plugin.set_defaults(func=functools.partial(_new_plugin, pm))
     try:
         for command in plugin_commands(pm, taken=commands.choices):
             sub = commands.add_parser(command.name, help=command.help)
