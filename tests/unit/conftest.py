@@ -24,6 +24,16 @@ def no_portal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def restore_umask() -> Any:
+    """``sinetti``'s ``main`` sets the process's umask (0077): give the rest of the test run
+    its own back."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
+
+
+@pytest.fixture
 def data_dir(portal_config: dict[str, Any]) -> Path:
     return Path(portal_config["data_dir"]).resolve()
 

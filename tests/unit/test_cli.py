@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 from importlib.metadata import version
 
@@ -14,14 +13,8 @@ from portal.cli import main
 from portal.clicommands import CliCommand
 from portal.testing import builtin_plugins
 
-
-@pytest.fixture(autouse=True)
-def restore_umask():
-    """``main`` sets the process's umask (0077): give the rest of the test run its own back."""
-    previous = os.umask(0o022)
-    os.umask(previous)
-    yield
-    os.umask(previous)
+# ``main`` sets the process's umask: the fixture gives the rest of the run its own back.
+pytestmark = pytest.mark.usefixtures("restore_umask")
 
 
 def test_migrate_creates_the_database(tmp_path, monkeypatch, capsys):

@@ -38,13 +38,8 @@ LISTED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def restore_umask():
-    """``main`` sets the process's umask (0077): give the rest of the test run its own back."""
-    previous = os.umask(0o022)
-    os.umask(previous)
-    yield
-    os.umask(previous)
+# ``main`` sets the process's umask: the fixture gives the rest of the run its own back.
+pytestmark = pytest.mark.usefixtures("restore_umask")
 
 
 def new_plugin(kind: str, directory: Path, name: str | None = None) -> Path:
