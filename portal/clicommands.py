@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
+from importlib import metadata
 from typing import Any, cast
 
 import pluggy
 
 from portal.i18n import TranslationDomain
+from portal.plugins import CORE_PLUGIN
 
 #: Each ``register_*`` hook and the word ``sinetti plugins`` shows for what it returns.
 PROVIDES = (
@@ -31,7 +33,10 @@ PROVIDES = (
     ("register_blueprints", "blueprints"),
     ("register_translation_domains", "translations"),
     ("register_cli_commands", "commands"),
+    ("register_sign_in_methods", "sign-in"),
 )
+#: Hooks through which a plugin takes over a rule of the portal (:mod:`portal.rules`).
+RULES = ("recipient_policy", "choose_verification")
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,11 +104,16 @@ def inventory(pm: pluggy.PluginManager) -> list[PluginInfo]:
                 name for item in cast(list[Any], impl.function()) for name in _names(item)
             )
             provides.setdefault(impl.plugin_name, {})[label] = names
+    for hook in RULES:
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            provides.setdefault(impl.plugin_name, {}).setdefault("rules", []).append(hook)
     plugins = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:  # blocked
             continue
-        dist = dists.get(id(plugin))
+        dist: Any = dists.get(id(plugin))
+        if name == CORE_PLUGIN:  # the core's own rules, registered without an entry point
+            dist = metadata.distribution("sinetti")
         plugins.append(
             PluginInfo(
                 name=name,
@@ -130,7 +140,7 @@ def format_inventory(plugins: list[PluginInfo]) -> str:
     for info in plugins:
         provided = "; ".join(
             f"{label}: {', '.join(info.provides[label]) or '-'}"
-            for _, label in PROVIDES
+            for label in [*(label for _, label in PROVIDES), "rules"]
             if label in info.provides
         )
         rows.append((info.name, info.distribution, info.version, provided or "-"))

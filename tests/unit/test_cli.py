@@ -101,6 +101,11 @@ def test_plugins_lists_the_installed_plugins_with_version_and_what_each_provides
     assert rows["verification-basic"].endswith(
         "verification: none, sms-pin; translations: verification-basic (en, fi, sv)"
     )
+    # The core's own rules, which plugins may take over (portal.builtin_rules).
+    assert rows["sinetti-core"].split()[1:3] == ["sinetti", version("sinetti")]
+    assert rows["sinetti-core"].endswith(
+        "sign-in: email-link; rules: recipient_policy, choose_verification"
+    )
 
 
 class SenderCount:
