@@ -19,6 +19,7 @@ from portal.services.files import format_size
 from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
 from portal.views import uploading
+from portal.views.statuses import status_of
 from portal.web import is_htmx, redirect, render_page
 
 bp = Blueprint("compose", __name__)
@@ -74,7 +75,7 @@ async def already_sent(closed: drafts.DraftClosed) -> Any:
     await uploading.drain_body()
     return await render_page(
         "compose_closed.html",
-        status=409,
+        status=status_of(closed),
         message_id=str(closed.message_id) if closed.sent else "",
     )
 

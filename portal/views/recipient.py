@@ -19,8 +19,9 @@ from portal.i18n import current_locale
 from portal.models import Recipient
 from portal.services import access
 from portal.services.files import format_size, format_when
-from portal.verification.base import Outcome, Problem, Step, VerificationProvider
+from portal.verification.base import Outcome, Step, VerificationProvider
 from portal.views import downloads
+from portal.views.statuses import status_of
 from portal.web import redirect, render_page
 
 bp = Blueprint("recipient", __name__)
@@ -79,15 +80,6 @@ def _message_locale() -> str:
     return current_locale() if g.get("locale_chosen") else portal().settings.default_locale
 
 
-#: What a verification provider's problem is in HTTP.
-PROBLEM_STATUS = {
-    Problem.NONE: 200,
-    Problem.INVALID: 400,
-    Problem.TOO_SOON: 429,
-    Problem.LIMIT: 429,
-}
-
-
 async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     """Show what the verification provider decided."""
     if outcome.step == Step.VERIFIED:
@@ -97,7 +89,7 @@ async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     if outcome.step == Step.CHALLENGE:
         return await render_page(
             "recipient/code.html",
-            status=PROBLEM_STATUS[outcome.problem],
+            status=status_of(outcome.problem),
             token=token,
             prompt=outcome.prompt,
             errors={"code": [outcome.error]} if outcome.error else {},
@@ -107,7 +99,7 @@ async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     if outcome.step == Step.REFUSED:
         return await render_page(
             "recipient/refused.html",
-            status=PROBLEM_STATUS[outcome.problem] if outcome.problem else 429,
+            status=status_of(outcome.problem) if outcome.problem else 429,
             token=token,
             reason=outcome.error,
             sender_email=recipient.message.sender.email,

@@ -12,23 +12,21 @@ from portal.i18n import _, current_locale
 from portal.rules import EMAIL_LINK
 from portal.services import registration
 from portal.services.registration import LinkInvalid, RegistrationRefused
+from portal.views.statuses import status_of
 from portal.web import client_ip, redirect, render_page
 
 bp = Blueprint("sender", __name__)
 
 
-def _refusal_message(reason: RegistrationRefused.Reason) -> tuple[str, int]:
+def _refusal_message(reason: RegistrationRefused.Reason) -> str:
     if reason is RegistrationRefused.Reason.INVALID_ADDRESS:
-        return _("Enter your e-mail address in the form name@example.com."), 400
+        return _("Enter your e-mail address in the form name@example.com.")
     if reason is RegistrationRefused.Reason.ADDRESS_LIMIT:
-        return (
-            _(
-                "Too many registration e-mails have been sent to this address today. "
-                "Use the newest link in your mailbox, or try again tomorrow."
-            ),
-            429,
+        return _(
+            "Too many registration e-mails have been sent to this address today. "
+            "Use the newest link in your mailbox, or try again tomorrow."
         )
-    return _("Too many registrations from your network. Try again in an hour."), 429
+    return _("Too many registrations from your network. Try again in an hour.")
 
 
 async def _start_page(
@@ -65,8 +63,8 @@ async def register() -> Any:
     try:
         result = await registration.register(settings, email, client_ip(), current_locale())
     except RegistrationRefused as refused:
-        message, status = _refusal_message(refused.reason)
-        return await _start_page(email, {"email": [message]}, status)
+        message = _refusal_message(refused.reason)
+        return await _start_page(email, {"email": [message]}, status_of(refused))
     # Registration closes any session: the sender continues from the link in their mailbox.
     await sessions.end()
     return await render_page("registered.html", email=result.email, days=settings.link_valid_days)
@@ -76,7 +74,7 @@ async def _link_invalid(invalid: LinkInvalid) -> Any:
     days = portal().settings.link_valid_days
     return await render_page(
         "link_invalid.html",
-        status=410 if invalid.expired else 404,
+        status=status_of(invalid),
         expired=invalid.expired,
         days=days,
     )

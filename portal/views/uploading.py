@@ -18,6 +18,7 @@ from portal.services import chunked, drafts
 from portal.services.files import format_size
 from portal.services.uploads import ParsedForm, UploadRejected, delete_files, stream_form
 from portal.storage.base import StorageError
+from portal.views.statuses import status_of
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ async def refusal(refused: Exception) -> tuple[dict[str, list[str]], int]:
     if isinstance(refused, StorageError):
         log.error("storage backend failed while receiving an upload: %s", refused)
         text = _("The files could not be stored right now. Nothing was sent. Try again later.")
-        return {"attachments": [text]}, 503
+        return {"attachments": [text]}, status_of(refused)
     assert isinstance(refused, UploadRejected)
     if refused.reason == "too-large":
         limit = format_size(portal().settings.max_attachments_bytes)
@@ -109,10 +110,10 @@ async def refusal(refused: Exception) -> tuple[dict[str, list[str]], int]:
             "The attachments are too large: together they can be at most %(limit)s. "
             "Nothing of this upload was kept."
         ) % {"limit": limit}
-        return {"attachments": [text]}, 413
+        return {"attachments": [text]}, status_of(refused)
     if refused.reason == "quota":
-        return {"attachments": [quota_text()]}, 413
-    return {"form": [str(UPLOAD_ERRORS[refused.reason])]}, 400
+        return {"attachments": [quota_text()]}, status_of(refused)
+    return {"form": [str(UPLOAD_ERRORS[refused.reason])]}, status_of(refused)
 
 
 def quota_text() -> str:

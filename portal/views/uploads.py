@@ -30,6 +30,7 @@ from portal.services.files import format_size
 from portal.storage.base import StorageError
 from portal.views import uploading
 from portal.views.compose import sender_required
+from portal.views.statuses import status_of
 from portal.web import redirect
 
 log = logging.getLogger(__name__)
@@ -60,18 +61,6 @@ def _state(upload: Upload | Attachment) -> dict[str, Any]:
     }
 
 
-#: What each refusal of the upload protocol is in HTTP.
-REFUSAL_STATUS = {
-    "size": 400,
-    "length": 400,
-    "gone": 404,
-    "offset": 409,
-    "sent": 409,
-    "too-large": 413,
-    "quota": 413,
-}
-
-
 def _refused(refused: ChunkRefused) -> Any:
     limit = format_size(portal().settings.max_attachments_bytes)
     messages = {
@@ -92,7 +81,7 @@ def _refused(refused: ChunkRefused) -> Any:
     body: dict[str, Any] = {"error": messages[refused.reason], "reason": refused.reason}
     if refused.offset is not None:
         body["offset"] = refused.offset
-    return jsonify(body), REFUSAL_STATUS[refused.reason]
+    return jsonify(body), status_of(refused)
 
 
 def _storage_failed(exc: StorageError) -> Any:
