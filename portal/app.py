@@ -23,6 +23,7 @@ from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_domains
 from portal.services import housekeeping, outbox
 from portal.sessions import ServerSessionInterface
+from portal.storage.base import StorageError
 from portal.views import common, compose, recipient, reply, sender, sent, uploads
 
 log = logging.getLogger(__name__)
@@ -252,6 +253,7 @@ def configure_views(app: Quart) -> None:
         for blueprint in batch:
             app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, common.http_error)
+    app.register_error_handler(StorageError, common.storage_unavailable)
     app.register_error_handler(Exception, common.server_error)
 
 

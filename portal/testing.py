@@ -351,6 +351,77 @@ class S3Server:
         }
 
 
+class CuttableProxy:
+    """A TCP proxy on loopback in front of a server (the portal, S3) whose connections can be
+    cut, as a network or a service that goes away: ``cut(seconds)`` resets every open
+    connection (a chunk on its way is lost halfway) and resets new ones for that long.
+    ``upstream`` counts the bytes that reached the server."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.upstream = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        threading.Thread(target=self._accept, name="cuttable-proxy", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cut(self, seconds: float) -> None:
+        self._down_until = time.monotonic() + seconds
+        with self._lock:
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            self._reset(sock)
+
+    def close(self) -> None:
+        self.cut(0)
+        self._listener.close()
+
+    @staticmethod
+    def _reset(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if time.monotonic() < self._down_until:
+                self._reset(client)
+                continue
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                self._reset(client)
+                continue
+            with self._lock:
+                self._open += [client, server]
+            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, up: bool) -> None:
+        try:
+            while data := source.recv(256 * 1024):
+                sink.sendall(data)
+                if up:
+                    with self._lock:
+                        self.upstream += len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 @contextlib.contextmanager
 def running_s3_server() -> Iterator[S3Server]:
     """Run moto's S3 server in a thread on 127.0.0.1 (a free port) until the block ends."""

@@ -1,7 +1,10 @@
-"""What a download means besides its bytes: when the last byte went out, it is complete.
+"""What a download means besides its bytes: storage is asked before anything is promised,
+and when the last byte went out, the download is complete.
 
-The view streams; this module decides when a download counts and fires
-``download_completed`` (for audit logs and download receipts), whoever streams it.
+The view streams; this module makes sure storage answered before the view sends a status
+line (:func:`primed`, :func:`check_readable`: storage down is an error page, not a ``200 OK``
+that breaks off), decides when a download counts and fires ``download_completed`` (for
+audit logs and download receipts), whoever streams it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,38 @@ from contextlib import AbstractAsyncContextManager
 
 from portal import events
 from portal.models import Attachment, Message
+from portal.storage.base import StorageBackend
+
+
+async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``stream`` with its first chunk already fetched: a storage that is down or an object
+    that is gone raises :class:`~portal.storage.base.StorageError` here, before the caller
+    has sent any header."""
+    iterator = aiter(stream)
+    first = await anext(iterator, None)
+
+    async def rest() -> AsyncIterator[bytes]:
+        if first is not None:
+            yield first
+        async for chunk in iterator:
+            yield chunk
+
+    return rest()
+
+
+async def check_readable(storage: StorageBackend, attachments: list[Attachment]) -> None:
+    """Ask storage for the first byte of every attachment (a zip reads them one after the
+    other, long after its headers went out); raises ``StorageError`` now if one cannot be
+    read."""
+    for attachment in attachments:
+        end = 1 if attachment.size else None
+        stream = storage.read(attachment.storage_key, 0, end)
+        try:
+            await anext(aiter(stream), None)
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def counted(

@@ -9,6 +9,8 @@ from quart import Blueprint, Response, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from portal.context import portal
+from portal.storage.base import StorageError
+from portal.views.statuses import status_of
 from portal.web import render_page
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,13 @@ async def http_error(error: HTTPException) -> Any:
     if status == 404:
         return await render_page("not_found.html", status=404)
     return await render_page("error.html", status=status, code=status, reason=error.description)
+
+
+async def storage_unavailable(error: StorageError) -> Any:
+    """Storage is down (or an object is missing) before a response started: say so, in the
+    user's language, and tell the operator; nothing was changed."""
+    log.error("storage backend failed: %s", error)
+    return await render_page("error.html", status=status_of(error), code=503, reason="storage")
 
 
 async def server_error(error: Exception) -> Any:

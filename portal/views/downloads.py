@@ -67,8 +67,11 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
     return wanted
 
 
-def file_response(message: Message, attachment: Attachment) -> Response:
-    """One attachment as stored, under its sanitised name; never sniffed or shown inline."""
+async def file_response(message: Message, attachment: Attachment) -> Response:
+    """One attachment as stored, under its sanitised name; never sniffed or shown inline.
+
+    Storage is asked before the response starts: when it is down, ``StorageError`` reaches
+    the app's handler (a 503 page), never a ``200`` that breaks off."""
     size = attachment.size
     etag = f'"{attachment.sha256}"'
     name = safe_filename(attachment.filename)
@@ -81,7 +84,9 @@ def file_response(message: Message, attachment: Attachment) -> Response:
     if wanted and request.headers.get("If-Range", etag) != etag:
         wanted = None  # the file changed since the first part: send it whole
     start, end = wanted or (0, size)
-    stream = portal().providers.storage.read(attachment.storage_key, start, end)
+    stream = await downloads.primed(
+        portal().providers.storage.read(attachment.storage_key, start, end)
+    )
     response = _download(
         downloads.counted(stream, message, attachment, whole=end == size, context=_app_context()),
         name,
@@ -97,8 +102,10 @@ def file_response(message: Message, attachment: Attachment) -> Response:
 
 
 async def zip_response(message: Message) -> Response:
-    """The message text and every attachment as one zip (``message`` has its relations)."""
+    """The message text and every attachment as one zip (``message`` has its relations);
+    every attachment is checked readable first (see :func:`file_response`)."""
     settings = portal().settings
+    await downloads.check_readable(portal().providers.storage, list(message.attachments))
     text = (await zipper.message_text(message, settings.tz)).encode("utf-8")
     stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz)
     return _download(

@@ -172,7 +172,7 @@ async def download_attachment(recipient: Recipient, token: str, attachment_id: i
     attachment = await access.attachment(recipient, attachment_id)
     if attachment is None:
         return await render_page("not_found.html", status=404)
-    return downloads.file_response(recipient.message, attachment)
+    return await downloads.file_response(recipient.message, attachment)
 
 
 @bp.get("/m/<token>/zip")
