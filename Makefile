@@ -11,7 +11,7 @@ PG_URL := postgres://postgres:postgres@127.0.0.1:5432
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup run test lint unit e2e concurrency concurrency-postgres translations test-postgres \
-	postgres browser zip-tools bench clean
+	postgres browser zip-tools bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,17 @@ test-postgres: setup zip-tools postgres
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Mutation testing (mutmut) of the security-relevant modules; [tool.mutmut] in pyproject.toml
+# says which modules and which tests. Slow (the better part of an hour on two cores): not part
+# of `make test` or CI. Starts from a fresh mutants/ (mutmut would keep stale copies of the
+# modules it does not mutate), then prints the survivors and the score of each module.
+mutation: setup
+	$(BIN)/pip install -q -e ".[mutation]"
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+	$(BIN)/python tools/mutation_scores.py
 
 clean:
 	rm -rf $(VENV) data test-artifacts .pytest_cache .mypy_cache .ruff_cache
