@@ -21,7 +21,7 @@ from portal.body import BoundedHTTPConnection, BoundedRequest, cap_form_body
 from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_domains
-from portal.services import housekeeping, outbox
+from portal.services import housekeeping, outbox_lanes, receipts
 from portal.sessions import ServerSessionInterface
 from portal.storage.base import StorageError
 from portal.views import common, compose, recipient, reply, sender, sent, uploads
@@ -51,6 +51,7 @@ def create_app(
     app.request_class = BoundedRequest
     app.asgi_http_class = BoundedHTTPConnection
     app.extensions["sinetti"] = Portal(settings, pm, load_providers(pm, settings))
+    portal_of(app).signing_key = receipts.startup_key(settings)
     configure_quart(app, settings)
     configure_i18n(app, settings)
     configure_templates(app)
@@ -217,11 +218,13 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
         )
         tasks.append(
             asyncio.create_task(
-                outbox.run_worker(
+                outbox_lanes.run_worker(
                     providers.mail,
                     providers.sms,
                     settings.outbox_poll_seconds,
                     settings.outbox_max_attempts,
+                    timeout_seconds=settings.outbox_delivery_timeout_seconds,
+                    concurrency=settings.outbox_concurrency,
                 )
             )
         )
@@ -254,6 +257,8 @@ def configure_views(app: Quart) -> None:
             app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, common.http_error)
     app.register_error_handler(StorageError, common.storage_unavailable)
+    for unavailable in db.UNAVAILABLE:
+        app.register_error_handler(unavailable, common.database_unavailable)
     app.register_error_handler(Exception, common.server_error)
 
 

@@ -1,4 +1,5 @@
-"""``sinetti serve | migrate | outbox | cleanup | plugins``, and the commands of plugins.
+"""``sinetti serve | migrate | outbox [retry] | cleanup | verify-receipt | plugins``, and the
+commands of plugins.
 
 Plugins are loaded (through the ``sinetti`` entry points) before the arguments are parsed, so
 that their commands (the ``register_cli_commands`` hook) appear in ``sinetti --help``.
@@ -71,27 +72,66 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outbox(args: argparse.Namespace) -> int:
+async def _on_database(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` with the database connected (and closed again): no app, no plugins."""
     from tortoise import Tortoise
 
     from portal import db
-    from portal.models import OutboxItem, OutboxStatus
-    from portal.services import outbox
+
+    await db.connect(load_settings())
+    try:
+        return await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    """``sinetti outbox [--json]``: counts per status (and lane), the failed items."""
+    import json
+
+    from portal.services import outbox_admin
 
     async def report() -> None:
-        await db.connect(load_settings())
-        try:
-            for status, count in (await outbox.summary()).items():
-                print(f"{status}: {count}")
-            for item in (
-                await OutboxItem.filter(status=OutboxStatus.FAILED).order_by("-id").limit(20)
-            ):
-                print(f"failed #{item.id} {item.channel} to {item.to_address}: {item.last_error}")
-        finally:
-            await Tortoise.close_connections()
+        summary = await outbox_admin.report()
+        if args.json:
+            print(json.dumps(summary, indent=2, sort_keys=True))
+            return
+        for status in ("pending", "sent", "failed"):
+            lanes = ", ".join(f"{name} {lane[status]}" for name, lane in summary["lanes"].items())
+            print(f"{status}: {summary[status]} ({lanes})")
+        if summary["oldest_pending_seconds"] is not None:
+            print(f"oldest pending: {summary['oldest_pending_seconds']} s")
+        for item in await outbox_admin.failed_items():
+            retry = "" if item.text else " (cannot be retried)"
+            print(
+                f"failed #{item.id} {item.channel} to {item.to_address}{retry}: {item.last_error}"
+            )
 
-    asyncio.run(report())
+    asyncio.run(_on_database(report))
     return 0
+
+
+def _outbox_retry(args: argparse.Namespace) -> int:
+    """``sinetti outbox retry --all | ID…``: queue failed items again (exit 1 if an ID was not
+    a failed item that can be retried)."""
+    from portal.services import outbox_admin
+
+    if args.all == bool(args.ids):
+        print("sinetti outbox retry: give --all or the IDs of failed items", file=sys.stderr)
+        return 2
+    retried = asyncio.run(_on_database(lambda: outbox_admin.retry(None if args.all else args.ids)))
+    if retried:
+        print("Queued again: " + ", ".join(f"#{item_id}" for item_id in retried))
+    else:
+        print("Nothing to retry.")
+    missing = [item_id for item_id in args.ids if item_id not in retried]
+    for item_id in missing:
+        print(
+            f"#{item_id}: not a failed item that can be retried (unknown, not failed, or its"
+            " text is gone)",
+            file=sys.stderr,
+        )
+    return 1 if missing else 0
 
 
 async def _with_app(plugins: Sequence[object] | None, work: Callable[[Quart], Awaitable[T]]) -> T:
@@ -127,6 +167,33 @@ def _cleanup(plugins: Sequence[object] | None, args: argparse.Namespace) -> int:
         print(f"Ended {cleaned.sessions} expired session(s).")
 
     asyncio.run(_with_app(plugins, clean))
+    return 0
+
+
+def _verify_receipt(args: argparse.Namespace) -> int:
+    """Check a signed receipt offline: 0 valid, 1 invalid, 2 the file or key cannot be read."""
+    from pathlib import Path
+
+    from portal.services import receipts
+
+    try:
+        document = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"sinetti verify-receipt: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    key_file = Path(args.key) if args.key else load_settings().signing_key_path
+    try:
+        key = receipts.load_public_key(key_file)
+    except receipts.ReceiptKeyError as exc:
+        print(f"sinetti verify-receipt: {exc}", file=sys.stderr)
+        return 2
+    try:
+        receipt = receipts.verify(document, key)
+    except receipts.InvalidReceipt as exc:
+        print(f"INVALID: {exc}")
+        return 1
+    print("valid: signed by the key " + receipts.fingerprint(key))
+    print(receipts.summary(receipt))
     return 0
 
 
@@ -178,14 +245,31 @@ def main(argv: list[str] | None = None, plugins: Sequence[object] | None = None)
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     serve.set_defaults(func=_serve)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
-    commands.add_parser("outbox", help="show queued and failed e-mail and SMS").set_defaults(
-        func=_outbox
+    outbox = commands.add_parser("outbox", help="show queued and failed e-mail and SMS")
+    outbox.add_argument(
+        "--json",
+        action="store_true",
+        help="counts per status and lane and the oldest pending item's age, as JSON",
     )
+    outbox.set_defaults(func=_outbox)
+    outbox_actions = outbox.add_subparsers(dest="outbox_action")
+    retry = outbox_actions.add_parser("retry", help="queue failed e-mail and SMS again")
+    retry.add_argument("--all", action="store_true", help="every failed item that can be")
+    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="failed items to retry")
+    retry.set_defaults(func=_outbox_retry)
     commands.add_parser(
         "cleanup",
         help="delete abandoned uploads, expired drafts and sessions now (the server does it"
         " every 10 min)",
     ).set_defaults(func=functools.partial(_cleanup, plugins))
+    verify_receipt = commands.add_parser(
+        "verify-receipt", help="check a signed receipt (receipt.json) offline"
+    )
+    verify_receipt.add_argument("file", help="the receipt, e.g. receipt.json")
+    verify_receipt.add_argument(
+        "--key", help="the public key (PEM) to check with (default: this portal's own key)"
+    )
+    verify_receipt.set_defaults(func=_verify_receipt)
     commands.add_parser(
         "plugins", help="list the installed plugins, their versions and what each provides"
     ).set_defaults(func=functools.partial(_plugins, pm))

@@ -95,8 +95,16 @@ class Settings:
     dev_mailbox: bool = False
     #: Reverse proxies (addresses or networks) whose X-Forwarded-For / Forwarded are believed.
     trusted_proxies: tuple[str, ...] = ()
+    #: The Ed25519 key that signs submission receipts (PEM, PKCS #8); empty: the key that the
+    #: portal generates into the data directory (:attr:`signing_key_path`).
+    signing_key_file: str = ""
     outbox_poll_seconds: int = 5
     outbox_max_attempts: int = 12
+    #: How long one delivery (an SMTP session, a gateway request) may take; an item's claim
+    #: lasts this plus a margin, so a crashed worker's items are delivered again soon after.
+    outbox_delivery_timeout_seconds: int = 30
+    #: Deliveries in flight at once in each lane (e-mail, SMS) of each server process.
+    outbox_concurrency: int = 4
     config_file: str = ""
     #: PORTAL_* variables no core field knows; the selected plugins claim them by prefix.
     plugin_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -108,6 +116,13 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def signing_key_path(self) -> Path:
+        """The receipt-signing key: ``PORTAL_SIGNING_KEY_FILE``, or the generated one."""
+        if self.signing_key_file:
+            return Path(self.signing_key_file)
+        return self.data_dir / "receipt-signing.key"
 
     def url(self, path: str) -> str:
         """An absolute URL of the portal for ``path`` (used in e-mails)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pluggy
 from babel.support import NullTranslations
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from quart import current_app
 
 from portal.config import Settings
@@ -31,6 +32,9 @@ class Portal:
     translations: Mapping[str, Mapping[str, NullTranslations]] = dataclasses.field(
         default_factory=dict
     )
+    #: The key that signs submission receipts (:mod:`portal.services.receipts`), read (or
+    #: generated) when the app is made.
+    signing_key: Ed25519PrivateKey | None = None
 
 
 def portal() -> Portal:

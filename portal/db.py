@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.context import TortoiseContext, set_global_context
+from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.migrations.api import migrate as run_migrations
 
 from portal.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: What the database raises when it cannot take a write just now: its disk is full, it was
+#: locked beyond the busy timeout, it is down. A request answers 503 (and keeps what the
+#: person typed); trying again later works. A commit raises the driver's own error, not
+#: tortoise's: SQLite's ``OperationalError``, asyncpg's ``PostgresError`` (``DiskFullError``,
+#: a lost connection) and its connection errors.
+UNAVAILABLE = (
+    OperationalError,
+    DBConnectionError,
+    sqlite3.OperationalError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:

@@ -19,6 +19,7 @@ Two independent accesses can live in one session:
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -29,11 +30,14 @@ from quart.sessions import SecureCookieSession, SessionInterface
 from quart.wrappers import BaseRequestWebsocket
 from tortoise.expressions import Q
 
+from portal import db
 from portal.config import Settings
 from portal.context import portal
 from portal.models import Sender, WebSession
 from portal.security import SAFE_METHODS, TOKEN_BYTES
 from portal.services import clock
+
+log = logging.getLogger(__name__)
 
 #: How often a busy session's last use is written (idle time is counted in minutes).
 SEEN_EVERY = timedelta(seconds=60)
@@ -91,9 +95,7 @@ class ServerSessionInterface(SessionInterface):
             row.data, id_hash=row.id_hash, created_at=row.created_at, seen_at=row.seen_at
         )
 
-    async def save_session(self, app: Quart, session: Any, response: Response | Any | None) -> None:
-        if not isinstance(session, ServerSession) or session.transient or response is None:
-            return
+    async def _store(self, session: ServerSession, response: Response | Any) -> None:
         current = clock.now()
         if session.id_hash is None:
             # A refused state-changing request that came without a session (a form posted
@@ -110,6 +112,17 @@ class ServerSessionInterface(SessionInterface):
                 session.drop_cookie = True
         elif session.seen_at is None or session.seen_at < current - SEEN_EVERY:
             await WebSession.filter(id_hash=session.id_hash).update(seen_at=current)
+
+    async def save_session(self, app: Quart, session: Any, response: Response | Any | None) -> None:
+        if not isinstance(session, ServerSession) or session.transient or response is None:
+            return
+        try:
+            await self._store(session, response)
+        except db.UNAVAILABLE:
+            # A full disk or a database that is down must not turn the answer into a 500:
+            # the page still goes out, and the session stays as it was stored last.
+            log.warning("the session could not be saved: the database cannot take a write")
+            return
         name = self.get_cookie_name(app)
         if session.cookie_value is not None:
             response.set_cookie(

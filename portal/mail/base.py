@@ -14,6 +14,9 @@ class OutgoingMail:
     subject: str
     text: str
     html: str | None = None
+    #: The ``Message-ID`` header ("<…@domain>"): the outbox fixes it when the mail is queued,
+    #: so a second delivery of the same mail carries the same one. None: the transport makes one.
+    message_id: str | None = None
 
 
 class MailDeliveryError(Exception):

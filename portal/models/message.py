@@ -35,6 +35,8 @@ class Message(Model):
     reply_to: fields.ForeignKeyNullableRelation["Message"] = fields.ForeignKeyField(
         "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL
     )
+    # The signed submission receipt (services/receipts.py), written when the message is sent.
+    receipt = fields.TextField(null=True)
 
     recipients: fields.ReverseRelation["Recipient"]
     attachments: fields.ReverseRelation["Attachment"]

@@ -1,5 +1,11 @@
 """The outbox: every e-mail and SMS is written here in the same transaction as the change that
-caused it, then delivered by a background task with retries."""
+caused it, then delivered by a background task with retries.
+
+The channel is also the item's *lane*: e-mail and SMS are delivered by separate loops, so a
+slow mail server never holds up a PIN. ``claimed_until`` and ``claim_token`` say which worker
+delivers an item right now (and until when at most); ``mail_message_id`` is the e-mail's
+``Message-ID``, fixed when it was queued, so a second delivery after a crash is recognisably the
+same mail."""
 
 from enum import StrEnum
 
@@ -29,6 +35,10 @@ class OutboxItem(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
     claimed_until = fields.DatetimeField(null=True)
+    # Random per claim: only the worker that claimed the item may record how delivery went.
+    claim_token = fields.CharField(max_length=32, null=True)
+    # The Message-ID header of an e-mail ("<…@domain>"); empty for an SMS.
+    mail_message_id = fields.CharField(max_length=255, default="")
     last_error = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)

@@ -5,6 +5,11 @@ leaked table is useless and a code cannot be moved between recipients); the code
 only in the outbox item that delivers it, whose text is cleared once delivered. The newest
 unused code of a recipient is the only valid one. Wrong answers count against the recipient
 until a successful open; reaching the policy's ``max_tries`` locks the link.
+
+A code's validity runs from its *delivery*, not its issue (:func:`expiry`): while its SMS waits
+in the outbox (a gateway outage) the code does not expire and the page says it is on its way;
+once the gateway took it, it is valid for the policy's ``valid`` from then. ``expires_at`` is
+the expiry had it been delivered at once, the earliest it can be.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tortoise.expressions import F
@@ -89,6 +94,26 @@ async def _locked_now(recipient: Recipient) -> bool:
     return locked
 
 
+async def _delivery(code: AccessCode) -> OutboxItem | None:
+    return await OutboxItem.get_or_none(id=code.delivery_id) if code.delivery_id else None
+
+
+def expiry(code: AccessCode, delivery: OutboxItem | None, valid: timedelta) -> datetime | None:
+    """When ``code`` stops being valid: ``valid`` after its delivery; None while it is still on
+    its way (it cannot expire before the recipient could have it)."""
+    if delivery is None or delivery.status == OutboxStatus.FAILED:
+        return code.expires_at
+    if delivery.status == OutboxStatus.PENDING:
+        return None
+    delivered_at = delivery.sent_at or code.created_at
+    return max(code.expires_at, delivered_at + valid)
+
+
+async def _has_expired(code: AccessCode, provider: CodeVerificationProvider) -> bool:
+    ends = expiry(code, await _delivery(code), provider.policy.valid)
+    return ends is not None and ends <= clock.now()
+
+
 async def _issue(
     provider: CodeVerificationProvider, recipient: Recipient, locale: str
 ) -> Outcome | None:
@@ -127,7 +152,7 @@ async def start(provider: CodeVerificationProvider, recipient: Recipient, locale
             return Outcome(Step.LOCKED)
         current = await _newest(recipient)
         refused = None
-        if current is None or current.expires_at <= clock.now():
+        if current is None or await _has_expired(current, provider):
             refused = await _issue(provider, recipient, locale)
     if refused is not None:
         return refused
@@ -140,14 +165,27 @@ async def show(provider: CodeVerificationProvider, recipient: Recipient) -> Outc
     code = await _newest(recipient)
     if code is None:
         return Outcome(Step.START_OVER)
-    if code.expires_at <= clock.now():
+    item = await _delivery(code)
+    ends = expiry(code, item, provider.policy.valid)
+    if ends is not None and ends <= clock.now():
         return _challenge(provider, recipient, _expired())
-    item = await OutboxItem.get_or_none(id=code.delivery_id) if code.delivery_id else None
     if item is not None and item.status == OutboxStatus.FAILED:
         return _challenge(provider, recipient, provider.delivery_failed(recipient))
-    if item is not None and item.status == OutboxStatus.PENDING and item.attempts > 0:
-        delayed = _("Sending is delayed. We keep trying; this can take a few minutes.")
-        return _challenge(provider, recipient, notice=delayed)
+    if item is not None and item.status == OutboxStatus.PENDING:
+        # Not "sent" yet: the prompt's own words would say so too early.
+        minutes = int(provider.policy.valid.total_seconds() // 60)
+        on_its_way = dataclasses.replace(
+            provider.prompt(recipient),
+            instructions=_(
+                "Your code is on its way. It is valid for %(minutes)d minutes from when it arrives."
+            )
+            % {"minutes": minutes},
+            # An attempt failed (attempts alone count a delivery still under way, too).
+            notice=_("Sending is delayed. We keep trying; this can take a few minutes.")
+            if item.last_error
+            else "",
+        )
+        return Outcome(Step.CHALLENGE, on_its_way)
     return _challenge(provider, recipient)
 
 
@@ -172,7 +210,7 @@ async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: 
         code = await _newest(recipient)
         if code is None:
             return Outcome(Step.START_OVER)
-        if code.expires_at <= clock.now():
+        if await _has_expired(code, provider):
             return _challenge(provider, recipient, _expired(), Problem.INVALID)
         if hmac.compare_digest(code_hash(recipient.id, given), code.code_hash):
             await AccessCode.filter(id=code.id).update(used_at=clock.now())

@@ -243,10 +243,14 @@ async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> At
 
 
 async def abort(storage: StorageBackend, upload: Upload) -> None:
-    """Stop an upload (its reserved size is free again) and throw away what it stored."""
+    """Stop an upload (its reserved size is free again) and throw away what it stored.
+
+    The stored bytes go first, the row after: on a full disk, removing the bytes is what
+    makes room for the database to delete the row (a chunk that arrives meanwhile finds the
+    row and no stored upload, and is refused)."""
     _hashes().pop(upload.id, None)
-    await Upload.filter(id=upload.id).delete()
     await abort_stored(storage, upload)
+    await Upload.filter(id=upload.id).delete()
 
 
 async def clean_up_abandoned(storage: StorageBackend, hours: int) -> int:

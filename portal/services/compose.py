@@ -1,8 +1,9 @@
 """Drafts, sending and cancelling.
 
 A draft keeps what the sender typed and the files already uploaded when a form comes back
-with errors, so nothing is lost. Sending writes the message, its recipients, its attachments
-and the notification e-mails in one transaction.
+with errors, so nothing is lost. Sending writes the message, its recipients, its attachments,
+the notification e-mails, its signed receipt and the e-mail that carries the receipt to the
+sender in one transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from portal.context import portal
 from portal.i18n import _
 from portal.models import Attachment, Message, MessageStatus, Recipient, Sender, Upload
 from portal.security import hash_token, new_token
-from portal.services import clock, drafts, notifications, outbox
+from portal.services import clock, drafts, notifications, outbox, receipts
 from portal.services.files import safe_filename
 from portal.services.recipients import ParsedRecipient, parse_recipients
 from portal.services.text import has_control_characters
@@ -218,6 +219,12 @@ async def send(
                 token_hash=hash_token(token),
                 notification=await outbox.enqueue_mail(mail),
             )
+        receipt = await receipts.issue(settings, message, sender.email, receipts.portal_key())
+        await outbox.enqueue_mail(
+            await notifications.submission_receipt(
+                settings, sender.email, locale, receipt, message.sent_at
+            )
+        )
     outbox.wake()
     await message.fetch_related("recipients", "attachments")
     await events.emit("message_sent", message=message)

@@ -1,18 +1,24 @@
 """The e-mails the portal writes: registration links, new-message notifications, and the
-notices a sender gets about their message (read receipts, a recipient locked out).
+notices a sender gets about their message (read receipts, a recipient locked out, the signed
+receipt of what they sent).
 
 Notifications carry a link and never the message content (not even its subject). They are
 written in all three languages, the agency's default first; a registration mail and the
-notices to a sender are in the sender's language.
+notices to a sender are in the sender's language. The signed receipt is the one mail that
+names a subject and file names: it goes only to the sender's own (verified) address, as the
+proof of what they filed; it never holds the message text or the files.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from portal.config import LOCALES, Settings
 from portal.context import portal
 from portal.i18n import _, locale_context
 from portal.mail.base import OutgoingMail
 from portal.rendering import render_text
+from portal.services.files import format_when
 
 
 def _organisation(locale: str) -> str:
@@ -137,4 +143,45 @@ async def access_locked(to: str, locale: str, recipient_email: str, sent_at: str
                     "with the right phone number."
                 ),
             ],
+        )
+
+
+async def submission_receipt(
+    settings: Settings, to: str, locale: str, receipt: str, sent_at: datetime
+) -> OutgoingMail:
+    """To the sender: the signed receipt of what they just sent (``receipt``: the signed
+    document, as :func:`portal.services.receipts.issue` made it).
+
+    The transports send text and html only, so the receipt is a block in the body, between
+    marker lines, to be saved as ``receipt.json`` exactly as it stands. It names the subject,
+    the addresses and the file names, never the message text or the files.
+    """
+    with locale_context(locale):
+        subject = _("Receipt of your confidential message")
+        context = {
+            "subject": subject,
+            "intro": _(
+                "Your confidential message was sent on %(sent)s. Below is its receipt, signed "
+                "by %(organisation)s: it proves who sent it, to whom, when, with which subject "
+                "and with which attachments (their names, sizes and SHA-256 checksums)."
+            )
+            % {"sent": format_when(sent_at, settings.tz), "organisation": _organisation(locale)},
+            "contents": _(
+                "The message text and the attachments themselves are not in this e-mail. "
+                "The same receipt is on the confirmation page and in the zip of the message."
+            ),
+            "check": _(
+                "To check it, save the receipt as the file receipt.json, exactly as it is, "
+                "and verify its signature with the portal's public key:"
+            ),
+            "key_url": settings.url("/.well-known/sinetti-receipt-key"),
+            "receipt": receipt,
+            "organisation": _organisation(locale),
+            "mail_locale": locale,
+        }
+        return OutgoingMail(
+            to=to,
+            subject=subject,
+            text=await render_text("mail/receipt.txt", **context),
+            html=await render_text("mail/receipt.html", **context),
         )

@@ -2,26 +2,47 @@
 
 Queued items are written inside the caller's transaction, so a message and its notifications
 are stored together or not at all. An SMTP outage delays delivery; nothing is lost. Items that
-keep failing end as ``failed``, logged as errors and listed by ``sinetti outbox``.
+keep failing end as ``failed``, logged as errors, listed by ``sinetti outbox`` and queued again
+by ``sinetti outbox retry``.
 
 The text of an item carries secrets: a notification's personal link, an SMS's PIN. While the
 item waits, its text and html are sealed (:mod:`portal.services.sealing`, a key derived from
 ``PORTAL_SECRET_KEY``), so a copy of the database holds no working link or PIN; the worker opens
-them right before handing them to the transport. Once an item ends, sent or failed, its text
-and html are cleared: what stays for operators is the address, subject, status and an error
-from which the text was cut out. Read an item's text with :func:`opened_text`.
+them right before handing them to the transport. Once an item is sent, its text and html are
+cleared: what stays for operators is the address, subject, status and an error from which the
+text was cut out. A failed item keeps them sealed until it is retried or purged. Read an
+item's text with :func:`opened_text`.
+
+Delivery survives crashes and slow servers (issue 10):
+
+- A worker *claims* an item before it delivers it: one conditional UPDATE sets
+  ``claimed_until`` and a random ``claim_token`` (and counts the attempt), so of many workers
+  in many processes exactly one gets it. The claim lasts one delivery's timeout plus
+  :data:`CLAIM_MARGIN_SECONDS`; the worker records the outcome with an UPDATE on its own token,
+  which also releases the claim at once. A worker killed mid-delivery leaves a claim that
+  expires within that time, and the item is delivered again.
+- Such a second delivery is recognisable as the same mail: an e-mail's ``Message-ID`` is
+  chosen when it is queued and stored on the item (``mail_message_id``), and every delivery of
+  it carries that header.
+- Each delivery runs under a timeout; the background worker (:mod:`portal.services.outbox_lanes`)
+  delivers e-mail and SMS in separate lanes, several at a time.
+- An item that used up its attempts (or was refused) is ``failed`` but keeps its sealed text,
+  so an operator can queue it again (:func:`portal.services.outbox_admin.retry`). Only an
+  item that can never be delivered (sealed with another secret key) is cleared at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
+import secrets
+from collections.abc import Sequence
 from datetime import timedelta
+from email.utils import make_msgid
 
 from quart import has_app_context
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 
 from portal.context import portal
 from portal.mail.base import MailTransport, OutgoingMail
@@ -32,7 +53,10 @@ from portal.sms.base import SmsGateway
 
 log = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 300
+#: How long one delivery may take unless the settings say otherwise.
+DELIVERY_TIMEOUT_SECONDS = 30
+#: A claim outlives the delivery's timeout by this much (recording the outcome, a slow database).
+CLAIM_MARGIN_SECONDS = 30
 BATCH = 20
 MAX_BACKOFF_SECONDS = 3600
 
@@ -50,9 +74,17 @@ def _context(column: str, channel: Channel | str, to_address: str) -> str:
     return f"outbox {column} {Channel(channel).value} {to_address}"
 
 
+def new_message_id() -> str:
+    """A fresh ``Message-ID`` in the domain of the portal's sender address."""
+    domain = portal().settings.mail_from.rpartition("@")[2] or "localhost"
+    return make_msgid(domain=domain)
+
+
 async def enqueue_mail(mail: OutgoingMail) -> OutboxItem:
-    """Queue ``mail`` (plain text and html; they are sealed before they are stored)."""
+    """Queue ``mail`` (plain text and html; they are sealed before they are stored). Its
+    ``Message-ID`` is fixed now (``mail.message_id`` or a new one): every delivery carries it."""
     sealer = _sealer()
+    current = clock.now()
     return await OutboxItem.create(
         channel=Channel.EMAIL,
         to_address=mail.to,
@@ -61,15 +93,18 @@ async def enqueue_mail(mail: OutgoingMail) -> OutboxItem:
         html=None
         if mail.html is None
         else sealer.seal(mail.html, _context("html", Channel.EMAIL, mail.to)),
-        next_attempt_at=clock.now(),
+        mail_message_id=mail.message_id or new_message_id(),
+        next_attempt_at=current,
+        created_at=current,
     )
 
 
 async def enqueue_sms(to: str, text: str) -> OutboxItem:
     """Queue an SMS of plain ``text`` (sealed before it is stored)."""
     sealed = _sealer().seal(text, _context("text", Channel.SMS, to))
+    current = clock.now()
     return await OutboxItem.create(
-        channel=Channel.SMS, to_address=to, text=sealed, next_attempt_at=clock.now()
+        channel=Channel.SMS, to_address=to, text=sealed, next_attempt_at=current, created_at=current
     )
 
 
@@ -113,116 +148,161 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(10 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
-async def _claim(item_id: int) -> bool:
-    """Take an item for this process; other processes skip it until the claim expires."""
-    current = clock.now()
-    claimed = await (
-        OutboxItem.filter(id=item_id, status=OutboxStatus.PENDING)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=current))
-        .update(claimed_until=current + timedelta(seconds=CLAIM_SECONDS))
-    )
-    return bool(claimed)
+def claim_time(timeout_seconds: float) -> timedelta:
+    """How long a claim lasts: one delivery's timeout and a margin."""
+    return timedelta(seconds=timeout_seconds + CLAIM_MARGIN_SECONDS)
 
 
-async def deliver_due(mail: MailTransport, sms: SmsGateway, max_attempts: int) -> int:
-    """Deliver what is due; return how many were delivered."""
+def _unclaimed(current: object) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=current)
+
+
+async def claim_due(
+    channels: Sequence[Channel], limit: int, claim_for: timedelta
+) -> list[OutboxItem]:
+    """Claim up to ``limit`` due items of ``channels`` for this worker, oldest first.
+
+    Each claim is one conditional UPDATE (the item still pending, due and unclaimed) that also
+    counts the attempt, so an item whose deliveries keep crashing the worker still runs out of
+    attempts. The items come back with their ``claim_token``."""
+    if limit < 1:
+        return []  # (a query's limit of 0 would mean no limit)
     current = clock.now()
-    due = (
-        await OutboxItem.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=current)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=current))
+    candidates = (
+        await OutboxItem.filter(
+            status=OutboxStatus.PENDING, next_attempt_at__lte=current, channel__in=list(channels)
+        )
+        .filter(_unclaimed(current))
         .order_by("id")
-        .limit(BATCH)
+        .limit(limit)
+        .values_list("id", flat=True)
     )
-    delivered = 0
-    for item in due:
-        if not await _claim(item.id):
-            continue
-        delivered += await _deliver(item, mail, sms, max_attempts)
-    return delivered
+    claimed: list[OutboxItem] = []
+    for item_id in candidates:
+        token = secrets.token_hex(16)
+        taken = await (
+            OutboxItem.filter(id=item_id, status=OutboxStatus.PENDING, next_attempt_at__lte=current)
+            .filter(_unclaimed(current))
+            .update(
+                claimed_until=current + claim_for, claim_token=token, attempts=F("attempts") + 1
+            )
+        )
+        item = await OutboxItem.get_or_none(id=item_id, claim_token=token) if taken else None
+        if item is not None:
+            claimed.append(item)
+    return claimed
 
 
-def _end(item: OutboxItem, status: OutboxStatus) -> None:
-    """A final state: the link or PIN in the text is of no use to anyone any more."""
-    item.status = status
-    item.claimed_until = None
-    item.text = ""
-    item.html = None  # type: ignore[assignment]
-
-
-async def _deliver(
-    item: OutboxItem, mail: MailTransport, sms: SmsGateway, max_attempts: int
+async def deliver_due(
+    mail: MailTransport,
+    sms: SmsGateway,
+    max_attempts: int,
+    *,
+    timeout_seconds: float = DELIVERY_TIMEOUT_SECONDS,
+    channels: Sequence[Channel] = tuple(Channel),
 ) -> int:
-    item.attempts += 1
+    """Claim up to :data:`BATCH` due items and deliver them concurrently; return how many
+    were delivered (one round, for tests and tools; the server runs the lanes)."""
+    items = await claim_due(channels, BATCH, claim_time(timeout_seconds))
+    outcomes = await asyncio.gather(
+        *(deliver(item, mail, sms, max_attempts, timeout_seconds) for item in items)
+    )
+    return sum(outcomes)
+
+
+async def _record(item: OutboxItem, **changes: object) -> bool:
+    """Write the outcome of this worker's delivery and release its claim, but only while the
+    claim is still this worker's: one that expired may be another worker's now."""
+    recorded = await OutboxItem.filter(id=item.id, claim_token=item.claim_token).update(
+        claimed_until=None, claim_token=None, **changes
+    )
+    if not recorded:
+        log.warning(
+            "outbox item %s (%s to %s): the claim expired during delivery; another worker"
+            " took it over and records the outcome",
+            item.id,
+            item.channel,
+            item.to_address,
+        )
+    return bool(recorded)
+
+
+async def deliver(
+    item: OutboxItem,
+    mail: MailTransport,
+    sms: SmsGateway,
+    max_attempts: int,
+    timeout_seconds: float = DELIVERY_TIMEOUT_SECONDS,
+) -> int:
+    """Deliver one claimed ``item`` (from :func:`claim_due`) within ``timeout_seconds`` and
+    record the outcome; return 1 if it was delivered, else 0. Never raises (but for a
+    cancellation, which leaves the claim to expire)."""
+    if item.attempts > max_attempts:
+        # Only claims whose worker died before it recorded anything get here: an item that
+        # takes its worker down with it must not be tried forever.
+        error = f"gave up after {item.attempts - 1} attempts; the worker stopped during some"
+        log.error("outbox item %s (%s to %s): %s", item.id, item.channel, item.to_address, error)
+        await _record(item, status=OutboxStatus.FAILED, last_error=error)
+        return 0
     try:
         text, html = opened_text(item), opened_html(item)
     except SealError:
         # Another secret key sealed it (PORTAL_SECRET_KEY changed while it waited): retrying
         # cannot help, and the text is unreadable to anyone now.
-        _end(item, OutboxStatus.FAILED)
-        item.last_error = "SealError: the text does not open with this PORTAL_SECRET_KEY"
-        log.error(
-            "outbox item %s (%s to %s): %s", item.id, item.channel, item.to_address, item.last_error
-        )
-        await item.save()
+        error = "SealError: the text does not open with this PORTAL_SECRET_KEY"
+        log.error("outbox item %s (%s to %s): %s", item.id, item.channel, item.to_address, error)
+        await _record(item, status=OutboxStatus.FAILED, text="", html=None, last_error=error)
         return 0
     try:
-        if item.channel == Channel.EMAIL:
-            await mail.send(OutgoingMail(item.to_address, item.subject, text, html))
-        else:
-            await sms.send(item.to_address, text)
+        async with asyncio.timeout(timeout_seconds) as limit:
+            if item.channel == Channel.EMAIL:
+                await mail.send(
+                    OutgoingMail(
+                        item.to_address,
+                        item.subject,
+                        text,
+                        html,
+                        message_id=item.mail_message_id or None,
+                    )
+                )
+            else:
+                await sms.send(item.to_address, text)
     except Exception as exc:
-        permanent = bool(getattr(exc, "permanent", False))
-        item.last_error = _scrubbed(f"{type(exc).__name__}: {exc}", text, html)[:2000]
-        item.claimed_until = None
-        if permanent or item.attempts >= max_attempts:
-            _end(item, OutboxStatus.FAILED)
-            log.error(
-                "outbox item %s (%s to %s) failed for good after %d attempts: %s",
-                item.id,
-                item.channel,
-                item.to_address,
-                item.attempts,
-                item.last_error,
-            )
+        if isinstance(exc, TimeoutError) and limit.expired():
+            error = f"TimeoutError: no answer within {timeout_seconds:g} s"
         else:
-            item.next_attempt_at = clock.now() + backoff(item.attempts)
-            log.warning(
-                "outbox item %s (%s to %s) attempt %d failed, retrying at %s: %s",
-                item.id,
-                item.channel,
-                item.to_address,
-                item.attempts,
-                item.next_attempt_at.isoformat(timespec="seconds"),
-                item.last_error,
-            )
-        await item.save()
+            error = _scrubbed(f"{type(exc).__name__}: {exc}", text, html)[:2000]
+        await _failed(item, error, bool(getattr(exc, "permanent", False)), max_attempts)
         return 0
-    _end(item, OutboxStatus.SENT)
-    item.sent_at = clock.now()
-    await item.save()
+    await _record(item, status=OutboxStatus.SENT, sent_at=clock.now(), text="", html=None)
     return 1
 
 
-async def run_worker(
-    mail: MailTransport, sms: SmsGateway, poll_seconds: float, max_attempts: int
-) -> None:
-    """Deliver forever: at every wake-up and at least every ``poll_seconds`` (a task of the
-    app's, started in its app context)."""
-    wake_event = portal().outbox_wake
-    while True:
-        try:
-            while await deliver_due(mail, sms, max_attempts) == BATCH:
-                pass
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("outbox worker: delivery round failed (database down?); will retry")
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
-        # arrives as the event is set (a wake-up at shutdown), and the worker never ends.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(poll_seconds):
-                await wake_event.wait()
-        wake_event.clear()
+async def _failed(item: OutboxItem, error: str, permanent: bool, max_attempts: int) -> None:
+    """Record a failed attempt: retried after a back-off, or failed for good (its sealed text
+    kept, so an operator can queue it again once the cause is fixed)."""
+    if permanent or item.attempts >= max_attempts:
+        log.error(
+            "outbox item %s (%s to %s) failed for good after %d attempts: %s",
+            item.id,
+            item.channel,
+            item.to_address,
+            item.attempts,
+            error,
+        )
+        await _record(item, status=OutboxStatus.FAILED, last_error=error)
+        return
+    next_attempt_at = clock.now() + backoff(item.attempts)
+    log.warning(
+        "outbox item %s (%s to %s) attempt %d failed, retrying at %s: %s",
+        item.id,
+        item.channel,
+        item.to_address,
+        item.attempts,
+        next_attempt_at.isoformat(timespec="seconds"),
+        error,
+    )
+    await _record(item, next_attempt_at=next_attempt_at, last_error=error)
 
 
 async def summary() -> dict[str, int]:

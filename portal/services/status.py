@@ -1,4 +1,5 @@
-"""What a sender sees about their sent messages: per recipient, notified, opened or locked."""
+"""What a sender sees about their sent messages: per recipient, notified, opened or locked,
+and which notification (the e-mail, the newest PIN SMS) could not be delivered."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import dataclasses
 from datetime import datetime
 from enum import StrEnum
 
-from portal.models import Message, MessageStatus, OutboxItem, OutboxStatus, Recipient
+from portal.models import AccessCode, Message, MessageStatus, OutboxItem, OutboxStatus, Recipient
 
 
 class State(StrEnum):
@@ -24,6 +25,8 @@ class RecipientStatus:
     state: State
     #: When the recipient first opened it (also shown for a link locked later).
     opened_at: datetime | None
+    #: The newest PIN SMS to the recipient failed for good (``sinetti outbox retry`` may help).
+    pin_not_delivered: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +35,9 @@ class SentMessage:
     recipients: list[RecipientStatus]
 
 
-def state_of(recipient: Recipient, notification: OutboxItem | None) -> RecipientStatus:
+def state_of(
+    recipient: Recipient, notification: OutboxItem | None, pin: OutboxItem | None = None
+) -> RecipientStatus:
     if recipient.locked_at is not None:
         state = State.LOCKED
     elif recipient.opened_at is not None:
@@ -43,7 +48,8 @@ def state_of(recipient: Recipient, notification: OutboxItem | None) -> Recipient
         state = State.NOT_DELIVERED
     else:
         state = State.QUEUED
-    return RecipientStatus(recipient.email, recipient.phone, state, recipient.opened_at)
+    pin_failed = pin is not None and pin.status == OutboxStatus.FAILED
+    return RecipientStatus(recipient.email, recipient.phone, state, recipient.opened_at, pin_failed)
 
 
 async def sent_messages(sender_id: int) -> list[SentMessage]:
@@ -54,14 +60,29 @@ async def sent_messages(sender_id: int) -> list[SentMessage]:
         .prefetch_related("recipients")
     )
     item_ids = [r.notification_id for m in messages for r in m.recipients if r.notification_id]
+    pins = await _newest_pin_deliveries([r.id for m in messages for r in m.recipients if r.phone])
+    item_ids += pins.values()
     items = {item.id: item for item in await OutboxItem.filter(id__in=item_ids)}
     return [
         SentMessage(
             message,
             [
-                state_of(r, items.get(r.notification_id or 0))
+                state_of(r, items.get(r.notification_id or 0), items.get(pins.get(r.id, 0)))
                 for r in sorted(message.recipients, key=lambda r: r.id)
             ],
         )
         for message in messages
     ]
+
+
+async def _newest_pin_deliveries(recipient_ids: list[int]) -> dict[int, int]:
+    """recipient id → the outbox item of the newest code sent to them (if any)."""
+    newest: dict[int, int] = {}
+    codes = (
+        await AccessCode.filter(recipient_id__in=recipient_ids, delivery_id__isnull=False)
+        .order_by("id")
+        .values_list("recipient_id", "delivery_id")
+    )
+    for recipient_id, delivery_id in codes:
+        newest[recipient_id] = delivery_id  # later (newer) codes overwrite earlier ones
+    return newest

@@ -20,7 +20,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from portal.models import Upload
 from portal.security import CSRF_FIELD
 from portal.services import checksums
-from portal.storage.base import StorageBackend, StorageWriter
+from portal.storage.base import StorageBackend, StorageError, StorageWriter
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,15 @@ class UploadRejected(Exception):
         self.reason = reason
         #: The text fields read before the body was refused, so the form can show them again.
         self.fields: dict[str, str] = {}
+
+
+class StorageFailed(StorageError):
+    """Storing a file of the body failed (a full disk, storage down); ``fields`` are the text
+    fields read before, so the form can show them again."""
+
+    def __init__(self, message: str, fields: dict[str, str]) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +271,10 @@ async def stream_form(
             raise UploadRejected("malformed" if streamer.csrf_checked else "csrf")
     except BaseException as exc:
         await streamer.cleanup()
+        typed = {k: v for k, v in streamer.fields.items() if k != CSRF_FIELD}
         if isinstance(exc, UploadRejected):
-            exc.fields = {k: v for k, v in streamer.fields.items() if k != CSRF_FIELD}
+            exc.fields = typed
+        elif isinstance(exc, StorageError):
+            raise StorageFailed(str(exc), typed) from exc
         raise
     return ParsedForm(streamer.fields, streamer.files)

@@ -1,4 +1,4 @@
-"""Theme assets and error pages."""
+"""Theme assets, the public key of the signed receipts, and error pages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from quart import Blueprint, Response, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from portal.context import portal
+from portal.services import receipts
 from portal.storage.base import StorageError
 from portal.views.statuses import status_of
 from portal.web import render_page
@@ -22,6 +23,16 @@ bp = Blueprint("common", __name__)
 async def theme_css() -> Response:
     response = Response(portal().providers.theme.css(), mimetype="text/css")
     response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/.well-known/sinetti-receipt-key")
+async def receipt_key() -> Response:
+    """The public key that checks the portal's signed receipts (PEM), for anyone."""
+    response = Response(
+        receipts.public_pem(receipts.portal_key().public_key()), mimetype="text/plain"
+    )
+    response.headers["Access-Control-Allow-Origin"] = "*"  # public: any verifier may fetch it
     return response
 
 
@@ -46,6 +57,13 @@ async def storage_unavailable(error: StorageError) -> Any:
     user's language, and tell the operator; nothing was changed."""
     log.error("storage backend failed: %s", error)
     return await render_page("error.html", status=status_of(error), code=503, reason="storage")
+
+
+async def database_unavailable(error: Exception) -> Any:
+    """The database cannot take a write (a full disk, locked, down): a 503 page in the user's
+    language instead of a 500, and an error for the operator."""
+    log.error("the database cannot take a write: %s", error)
+    return await render_page("error.html", status=503, code=503, reason="database")
 
 
 async def server_error(error: Exception) -> Any:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
 from quart import Blueprint
 
-from portal import sessions
+from portal import db, sessions
 from portal.context import portal
 from portal.i18n import _, current_locale
 from portal.models import Message, Sender
@@ -19,8 +20,10 @@ from portal.services.files import format_size
 from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
 from portal.views import uploading
-from portal.views.statuses import status_of
+from portal.views.statuses import CANNOT_STORE, status_of
 from portal.web import is_htmx, redirect, render_page
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("compose", __name__)
 
@@ -69,6 +72,15 @@ async def _refusal(sender: Sender, refused: Exception) -> Any:
     return await _render_compose(sender, draft, form, errors, status)
 
 
+async def cannot_store(sender: Sender, form: ComposeForm) -> Any:
+    """The database cannot take a write (a full disk): the page again as typed, saying so;
+    the uploaded files of this request were not kept."""
+    log.error("compose: the database cannot store the draft or message just now")
+    draft = await drafts.find(sender.id, sessions.draft_id())
+    errors = {"form": [str(CANNOT_STORE)]}
+    return await _render_compose(sender, draft, form, errors, 503)
+
+
 async def already_sent(closed: drafts.DraftClosed) -> Any:
     """A draft that was sent (or cancelled) meanwhile: say so, and start a new one next time."""
     sessions.remember_draft(None)
@@ -103,6 +115,8 @@ async def send(sender: Sender) -> Any:
         return await _refusal(sender, refused)
     except drafts.DraftClosed as closed:
         return await already_sent(closed)
+    except db.UNAVAILABLE:
+        return await cannot_store(sender, ComposeForm.from_fields(await uploading.typed_fields()))
 
     form = ComposeForm.from_fields(parsed.fields)
     checked = await compose.validate(settings, form, sender.email)
@@ -134,6 +148,8 @@ async def send(sender: Sender) -> Any:
             )
     except drafts.DraftClosed as closed:
         return await already_sent(closed)
+    except db.UNAVAILABLE:
+        return await cannot_store(sender, form)
     except compose.UploadsUnfinished:
         checked.errors.setdefault("attachments", []).append(unfinished)
     if attach_only:

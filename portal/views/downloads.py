@@ -101,13 +101,19 @@ async def file_response(message: Message, attachment: Attachment) -> Response:
     return response
 
 
-async def zip_response(message: Message) -> Response:
+async def zip_response(message: Message, receipt: str | None = None) -> Response:
     """The message text and every attachment as one zip (``message`` has its relations);
-    every attachment is checked readable first (see :func:`file_response`)."""
+    every attachment is checked readable first (see :func:`file_response`). ``receipt``: the
+    signed receipt, added as ``receipt.json`` and ``receipt.txt`` (the sender's zip)."""
     settings = portal().settings
     await downloads.check_readable(portal().providers.storage, list(message.attachments))
     text = (await zipper.message_text(message, settings.tz)).encode("utf-8")
-    stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz)
+    extra: list[tuple[str, bytes]] = []
+    if receipt is not None:
+        extra.append((zipper.RECEIPT_JSON, receipt.encode("utf-8")))
+        readable = await zipper.receipt_text(receipt, settings.tz)
+        extra.append((zipper.RECEIPT_TEXT, readable.encode("utf-8")))
+    stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz, extra)
     return _download(
         downloads.counted(stream, message, None, whole=True, context=_app_context()),
         safe_filename(f"{message.subject}.zip"),

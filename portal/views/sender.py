@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from quart import Blueprint, abort, request
 
-from portal import sessions
+from portal import db, sessions
 from portal.context import portal
 from portal.i18n import _, current_locale
 from portal.rules import EMAIL_LINK
 from portal.services import registration
 from portal.services.registration import LinkInvalid, RegistrationRefused
-from portal.views.statuses import status_of
+from portal.views.statuses import CANNOT_STORE, status_of
 from portal.web import client_ip, redirect, render_page
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("sender", __name__)
 
@@ -65,6 +68,9 @@ async def register() -> Any:
     except RegistrationRefused as refused:
         message = _refusal_message(refused.reason)
         return await _start_page(email, {"email": [message]}, status_of(refused))
+    except db.UNAVAILABLE:
+        log.error("registration: the database cannot store anything just now")
+        return await _start_page(email, {"email": [str(CANNOT_STORE)]}, 503)
     # Registration closes any session: the sender continues from the link in their mailbox.
     await sessions.end()
     return await render_page("registered.html", email=result.email, days=settings.link_valid_days)

@@ -1,15 +1,15 @@
-"""The confirmation page, the zip of what was sent and the status of every sent message
-(only ever the signed-in sender's own)."""
+"""The confirmation page, the zip and the signed receipt of what was sent and the status of
+every sent message (only ever the signed-in sender's own)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint
+from quart import Blueprint, Response
 
 from portal.context import portal
 from portal.models import Sender
-from portal.services import compose, status
+from portal.services import compose, receipts, status
 from portal.services.files import format_size, format_when
 from portal.services.recipients import mask_phone
 from portal.views import downloads
@@ -43,6 +43,7 @@ async def confirmation(sender: Sender, message_id: str) -> Any:
         sent_at=format_when(message.sent_at or message.created_at, portal().settings.tz),
         format_size=format_size,
         mask_phone=mask_phone,
+        receipt=receipts.parse(message.receipt)[0] if message.receipt else None,
     )
 
 
@@ -52,4 +53,16 @@ async def download_zip(sender: Sender, message_id: str) -> Any:
     message = await compose.sent_message(sender.id, message_id)
     if message is None:
         return await render_page("not_found.html", status=404)
-    return await downloads.zip_response(message)
+    return await downloads.zip_response(message, receipt=message.receipt)
+
+
+@bp.get("/sent/<message_id>/receipt.json")
+@sender_required
+async def download_receipt(sender: Sender, message_id: str) -> Any:
+    """The signed receipt exactly as signed (messages sent before receipts existed have none)."""
+    message = await compose.sent_message(sender.id, message_id)
+    if message is None or message.receipt is None:
+        return await render_page("not_found.html", status=404)
+    response = Response(message.receipt.encode("utf-8"), mimetype="application/json")
+    response.headers["Content-Disposition"] = downloads.attachment_disposition("receipt.json")
+    return response

@@ -7,12 +7,19 @@ the same refusal is the same status on every page and in every JSON answer.
 
 from __future__ import annotations
 
+from portal.i18n import L_
 from portal.services.chunked import ChunkRefused
 from portal.services.drafts import DraftClosed
 from portal.services.registration import LinkInvalid, RegistrationRefused
 from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
 from portal.verification.base import Problem
+
+#: The database (or its disk) cannot take a write just now: the page again, as typed, with
+#: this, and 503.
+CANNOT_STORE = L_(
+    "What you entered cannot be saved just now. Nothing has been lost: please try again in a while."
+)
 
 #: Why an upload (a form's files or a chunk) was refused; any other reason is a bad request.
 UPLOAD_REASONS = {

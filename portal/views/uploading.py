@@ -16,7 +16,13 @@ from portal.models import Attachment, Message
 from portal.security import csrf_valid
 from portal.services import chunked, drafts
 from portal.services.files import format_size
-from portal.services.uploads import ParsedForm, UploadRejected, delete_files, stream_form
+from portal.services.uploads import (
+    ParsedForm,
+    StorageFailed,
+    UploadRejected,
+    delete_files,
+    stream_form,
+)
 from portal.storage.base import StorageError
 from portal.views.statuses import status_of
 
@@ -71,6 +77,22 @@ async def receive_form(
         await reservation.release()
         raise
     return parsed, reservation
+
+
+async def typed_fields() -> dict[str, str]:
+    """The text fields of the request's body when nothing can be kept (the database cannot
+    take a write): files are thrown away, so the form can be shown again as it was typed."""
+    try:
+        parsed = await stream_form(
+            request.body,
+            request.headers.get("Content-Type", ""),
+            portal().providers.storage,
+            0,  # no room: a file is refused at its first byte, after the fields before it
+            csrf_valid,
+        )
+    except (UploadRejected, StorageFailed) as refused:
+        return refused.fields
+    return parsed.fields
 
 
 @contextlib.asynccontextmanager

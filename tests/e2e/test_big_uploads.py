@@ -341,7 +341,9 @@ def test_big_files_upload_with_progress_survive_a_dropped_network_and_send_when_
     # 6. The zip holds every byte.
     saved = download(page, re.compile(r"^Save\b"), timeout=60_000)
     with zipfile.ZipFile(saved.path()) as archive:
-        assert sorted(archive.namelist()) == sorted(["message.txt", *hashes])
+        assert sorted(archive.namelist()) == sorted(
+            ["message.txt", *hashes, "receipt.json", "receipt.txt"]  # + the signed receipt
+        )
         for name, digest in hashes.items():
             with archive.open(name) as member:
                 assert sha256_of(member.read) == digest, f"{name} differs in the zip"

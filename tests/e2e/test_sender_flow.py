@@ -153,7 +153,9 @@ def test_sender_registers_sends_two_attachments_and_saves_exactly_what_was_sent(
     assert download.suggested_filename.endswith(".zip"), download.suggested_filename
     archive = zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes()))
     assert archive.testzip() is None
-    assert sorted(archive.namelist()) == sorted(["message.txt", PDF_NAME, CSV_NAME])
+    assert sorted(archive.namelist()) == sorted(
+        ["message.txt", PDF_NAME, CSV_NAME, "receipt.json", "receipt.txt"]  # + the signed receipt
+    )
     assert archive.read(PDF_NAME) == PDF_BYTES
     assert archive.read(CSV_NAME) == CSV_BYTES
     assert archive.getinfo(PDF_NAME).flag_bits & 0x800, "the non-ASCII name is not flagged UTF-8"

@@ -189,9 +189,27 @@ async def test_the_lock_event_names_the_locked_recipient(readers, monkeypatch):
 # -- expiry at its exact instant ---------------------------------------------------------------
 
 
+async def delivered(reader: Reader) -> None:
+    """Wait for the outbox to deliver the reader's newest PIN (its validity starts then; the
+    frozen clock makes that the instant it was issued)."""
+    from portal.models import OutboxItem, OutboxStatus
+
+    from .helpers import eventually
+
+    recipient = await reader.fresh()
+    code = await AccessCode.filter(recipient_id=recipient.id).order_by("-id").first()
+    assert code is not None and code.delivery_id is not None
+
+    async def sent() -> bool:
+        return await OutboxItem.exists(id=code.delivery_id, status=OutboxStatus.SENT)
+
+    assert await eventually(sent), "the PIN SMS was not delivered"
+
+
 async def test_a_pin_is_expired_at_the_exact_instant_of_its_expiry(readers, frozen, known_pins):
     a, _b = readers
     await a.call("start", "fi")
+    await delivered(a)
     frozen.advance(minutes=10)  # the default validity: now == expires_at
 
     outcome = await a.call("answer", known_pins[0])
@@ -214,6 +232,7 @@ async def test_a_pin_opens_a_microsecond_before_its_expiry(readers, frozen, know
 async def test_open_sends_a_new_pin_at_the_exact_instant_the_old_one_expires(readers, frozen):
     a, _b = readers
     await a.call("start", "fi")
+    await delivered(a)
     frozen.advance(minutes=10, microseconds=-1)
     await a.call("start", "fi")
     assert await a.codes() == 1  # still usable: no second SMS

@@ -21,7 +21,10 @@ def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
     message["To"] = mail.to
     message["Subject"] = mail.subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    # The outbox fixes the Message-ID when it queues a mail: a retry is recognisably the same.
+    message["Message-ID"] = mail.message_id or make_msgid(
+        domain=sender.rpartition("@")[2] or "localhost"
+    )
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.text)
     if mail.html:

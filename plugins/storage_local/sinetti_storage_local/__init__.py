@@ -210,6 +210,10 @@ class LocalStorage(StorageBackend):
                         fh.write(chunk)  # into the page cache, as in LocalWriter.write
                         writeback.wrote(len(chunk))
                     except OSError as exc:
+                        # A full disk: give back at once what this request appended (only
+                        # that: bytes up to the file's size before belong to earlier parts).
+                        with contextlib.suppress(OSError):
+                            fh.truncate(max(size, offset))
                         raise StorageError(f"{failed}: {exc}") from exc
                     written += len(chunk)
                 try:

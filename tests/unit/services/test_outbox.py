@@ -4,67 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import timedelta
 from typing import Literal
 
 import pytest
 
-from portal import db
 from portal.app import create_app
-from portal.config import load_settings
 from portal.context import portal
-from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
+from portal.mail.base import MailDeliveryError, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
-from portal.services import clock, outbox
+from portal.services import clock, outbox, outbox_lanes
 from portal.services.sealing import SealError
-from portal.sms.base import SmsDeliveryError, SmsGateway
+from portal.sms.base import SmsDeliveryError
 from portal.testing import builtin_plugins
 
 from ..helpers import eventually
-
-
-class RecordingMail(MailTransport):
-    name = "recording"
-
-    def __init__(self, failures: list[Exception] | None = None) -> None:
-        super().__init__(None, {})  # type: ignore[arg-type]
-        self.sent: list[OutgoingMail] = []
-        self.failures = list(failures or [])
-
-    async def send(self, mail: OutgoingMail) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(mail)
-
-
-class RecordingSms(SmsGateway):
-    name = "recording"
-
-    def __init__(self, failures: list[Exception] | None = None) -> None:
-        super().__init__(None, {})  # type: ignore[arg-type]
-        self.sent: list[tuple[str, str]] = []
-        self.failures = list(failures or [])
-
-    async def send(self, to: str, text: str) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((to, text))
-
-
-@pytest.fixture
-async def database(portal_config):
-    """The database and an app context (the outbox seals with the app's secret key), but no
-    serving app: no background worker competes with the test."""
-    settings = load_settings(override=portal_config)
-    await db.migrate(settings)
-    await db.connect(settings)
-    app = create_app(portal_config, plugins=builtin_plugins())
-    async with app.app_context():
-        yield settings
-    await db.close()
-
+from .outbox_support import RecordingMail, RecordingSms
 
 MAIL = OutgoingMail("ville@valtori.fi", "Aihe", "text with a link", "<p>html</p>")
+
+
+def without_ids(mails: list[OutgoingMail]) -> list[OutgoingMail]:
+    """The mails as queued: the outbox adds the Message-ID it fixed when queueing."""
+    return [dataclasses.replace(mail, message_id=None) for mail in mails]
 
 
 async def test_due_mail_is_delivered_and_its_text_cleared(database):
@@ -74,7 +37,7 @@ async def test_due_mail_is_delivered_and_its_text_cleared(database):
     delivered = await outbox.deliver_due(transport, RecordingSms(), max_attempts=3)
 
     assert delivered == 1
-    assert transport.sent == [MAIL]
+    assert without_ids(transport.sent) == [MAIL]
     item = await OutboxItem.get()
     assert item.status is OutboxStatus.SENT
     assert item.sent_at is not None
@@ -116,7 +79,7 @@ async def test_failed_item_is_retried_after_its_back_off_and_then_delivered(data
     moved_clock.advance(seconds=6)  # the first back-off is 10 s
     assert await outbox.deliver_due(transport, RecordingSms(), max_attempts=5) == 1
 
-    assert transport.sent == [MAIL]
+    assert without_ids(transport.sent) == [MAIL]
     item = await OutboxItem.get()
     assert (item.status, item.attempts, item.text) == (OutboxStatus.SENT, 2, "")
 
@@ -165,7 +128,7 @@ async def test_a_plugin_raising_anything_is_retried_not_fatal(database, moved_cl
     moved_clock.advance(minutes=1)
     await outbox.deliver_due(transport, RecordingSms(), max_attempts=3)
 
-    assert transport.sent == [MAIL]
+    assert without_ids(transport.sent) == [MAIL]
     assert "KeyError" in (await OutboxItem.get()).last_error
 
 
@@ -207,7 +170,7 @@ async def test_worker_delivers_at_once_when_woken(database):
     transport = RecordingMail()
     portal().outbox_wake = wake = WatchedEvent()  # the app's own event, not a module's
     worker = asyncio.create_task(
-        outbox.run_worker(transport, RecordingSms(), poll_seconds=60, max_attempts=3)
+        outbox_lanes.run_worker(transport, RecordingSms(), poll_seconds=60, max_attempts=3)
     )
 
     async def started() -> bool:
@@ -234,7 +197,7 @@ async def test_worker_ends_when_cancelled_as_it_is_woken(database):
     # went on forever, so the server's shutdown timed out.
     portal().outbox_wake = wake = WatchedEvent()
     worker = asyncio.create_task(
-        outbox.run_worker(RecordingMail(), RecordingSms(), poll_seconds=60, max_attempts=3)
+        outbox_lanes.run_worker(RecordingMail(), RecordingSms(), poll_seconds=60, max_attempts=3)
     )
 
     async def started() -> bool:
@@ -300,11 +263,11 @@ async def test_transport_gets_the_plain_text_and_the_sent_item_keeps_none(databa
 
     assert await outbox.deliver_due(transport, RecordingSms(), max_attempts=3) == 1
 
-    assert transport.sent == [LINK_MAIL]
+    assert without_ids(transport.sent) == [LINK_MAIL]
     assert await stored_columns() == [{"text": "", "html": None, "last_error": ""}]
 
 
-async def test_permanently_failed_item_keeps_no_link_and_no_link_in_its_error(database):
+async def test_permanently_failed_item_keeps_its_link_only_sealed_and_none_in_its_error(database):
     await outbox.enqueue_mail(LINK_MAIL)
     echoing = MailDeliveryError(f"550 refused: {LINK_MAIL.text}", permanent=True)
 
@@ -313,13 +276,14 @@ async def test_permanently_failed_item_keeps_no_link_and_no_link_in_its_error(da
     item = await OutboxItem.get()
     assert item.status is OutboxStatus.FAILED
     (row,) = await stored_columns()
-    assert (row["text"], row["html"]) == ("", None)
+    assert row["text"].startswith("sealed:v1:") and row["html"].startswith("sealed:v1:")
+    assert TOKEN not in f"{row['text']} {row['html']}"  # kept sealed for a retry, no more
     assert row["last_error"].startswith("MailDeliveryError: 550 refused:")
     assert TOKEN not in row["last_error"] and "/m/" not in row["last_error"]
     assert (item.to_address, item.subject) == (LINK_MAIL.to, LINK_MAIL.subject)
 
 
-async def test_sms_failed_after_max_attempts_keeps_no_pin_anywhere(database, moved_clock):
+async def test_sms_failed_after_max_attempts_keeps_its_pin_only_sealed(database, moved_clock):
     await outbox.enqueue_sms("+358400123456", PIN_TEXT)
     gateway = RecordingSms([SmsDeliveryError(f"gateway said: bad text {PIN_TEXT!r}")] * 3)
 
@@ -330,7 +294,9 @@ async def test_sms_failed_after_max_attempts_keeps_no_pin_anywhere(database, mov
     item = await OutboxItem.get()
     assert (item.status, item.attempts) == (OutboxStatus.FAILED, 3)
     (row,) = await stored_columns()
-    assert row["text"] == "" and row["html"] is None
+    assert row["text"].startswith("sealed:v1:") and "480913" not in row["text"]
+    assert row["html"] is None
+    assert outbox.opened_text(item) == PIN_TEXT  # sealed, for `sinetti outbox retry`
     assert "gateway said: bad text" in row["last_error"]
     assert "480913" not in row["last_error"]
 

@@ -56,9 +56,7 @@ async def opened(portal_app, client, sign_in):
     return sent, reader, f"{link}/attachments/{attachment.id}", f"{link}/zip"
 
 
-async def test_an_attachment_download_while_storage_is_down_is_a_503_page_then_works(
-    opened, proxy
-):
+async def test_an_attachment_download_while_storage_is_down_is_a_503_page_then_works(opened, proxy):
     _sent, reader, attachment_url, _zip = opened
 
     proxy.cut(OUTAGE_SECONDS)
@@ -74,9 +72,7 @@ async def test_an_attachment_download_while_storage_is_down_is_a_503_page_then_w
     assert await up.get_data() == DATA
 
 
-async def test_a_zip_download_while_storage_is_down_is_a_503_page_then_works(
-    opened, client, proxy
-):
+async def test_a_zip_download_while_storage_is_down_is_a_503_page_then_works(opened, client, proxy):
     sent, reader, _attachment, recipient_zip = opened
     await client.get(sent + "?lang=fi")
 

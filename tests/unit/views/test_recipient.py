@@ -470,8 +470,11 @@ async def test_delayed_sms_delivery_is_noted_on_the_code_page(reader, sent, move
     await pin_requested(reader, sent.phone)
     code = await AccessCode.get()
     assert await eventually(lambda: OutboxItem.exists(id=code.delivery_id, status="sent"))
-    await OutboxItem.filter(id=code.delivery_id).update(
-        status=OutboxStatus.PENDING, attempts=1, next_attempt_at=code.expires_at
+    await OutboxItem.filter(id=code.delivery_id).update(  # as after one failed attempt
+        status=OutboxStatus.PENDING,
+        attempts=1,
+        next_attempt_at=code.expires_at,
+        last_error="SmsDeliveryError: gateway down",
     )
 
     html = await page_text(await reader.get(f"{sent.phone}/code"))

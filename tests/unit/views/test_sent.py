@@ -34,6 +34,7 @@ EXPECTED_NAMES = [
     "message (2).txt",
     "tyhja.txt",
 ]
+RECEIPT_NAMES = ["receipt.json", "receipt.txt"]  # the sender's zip ends with the signed receipt
 FIELDS = {
     "recipients": "ville@valtori.fi, maija@example.fi.0400123456.sec",
     "subject": "Hakemus: liitteet",
@@ -80,7 +81,7 @@ async def test_zip_download_is_an_attachment_named_after_the_subject(client, sen
 async def test_zip_holds_every_attachment_byte_identical_under_safe_unique_names(zip_bytes):
     with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
         assert archive.testzip() is None
-        assert archive.namelist() == EXPECTED_NAMES
+        assert archive.namelist() == [*EXPECTED_NAMES, *RECEIPT_NAMES]
         for name, (_field, _filename, content) in zip(EXPECTED_NAMES[1:], FILES, strict=True):
             assert archive.read(name) == content
 
@@ -137,7 +138,7 @@ async def test_zip_is_read_whole_by_bsdtar(zip_bytes, tmp_path):
     )
 
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines() == EXPECTED_NAMES
+    assert listed.stdout.splitlines() == [*EXPECTED_NAMES, *RECEIPT_NAMES]
     assert extracted.returncode == 0, extracted.stderr
     contents = {name: content for _field, name, content in FILES}
     assert (into / "Äöå résumé.txt").read_bytes() == contents["Äöå résumé.txt"]

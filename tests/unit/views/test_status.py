@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from portal.i18n import locale_context
-from portal.models import OutboxItem, OutboxStatus, Recipient
+from portal.models import AccessCode, OutboxItem, OutboxStatus, Recipient
 from portal.services.files import format_when
 
 from ..helpers import (
@@ -187,3 +187,25 @@ class TestStates:
         shown = states(await status_page(client))
 
         assert shown[PLAIN] == ("not-delivered", "Notification could not be delivered")
+
+    async def test_pin_sms_that_failed_for_good_is_shown_for_that_recipient(
+        self, portal_app, client, sent, delivered
+    ):
+        await delivered()
+        browser = portal_app.test_client()
+        await browser.post(
+            f"{sent[PHONE_RECIPIENT]}/open",
+            form={"csrf_token": await csrf_of(browser, sent[PHONE_RECIPIENT])},
+        )
+        code = await AccessCode.get(recipient__email=PHONE_RECIPIENT)
+        assert code.delivery_id is not None, "opening the link did not send a PIN"
+        await OutboxItem.filter(id=code.delivery_id).update(status=OutboxStatus.FAILED)
+
+        shown = states(await status_page(client))
+
+        assert shown[PHONE_RECIPIENT] == (
+            "notified",
+            'Notified, not opened yet <br><span class="status--not-delivered">'
+            "The PIN SMS could not be delivered</span>",
+        )
+        assert shown[PLAIN] == ("notified", "Notified, not opened yet")
