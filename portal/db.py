@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base import executor
 from tortoise.context import TortoiseContext, set_global_context
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.migrations.api import migrate as run_migrations
@@ -61,6 +62,15 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def forget_cached_statements() -> None:
+    """tortoise caches each model's INSERT and UPDATE statements per connection *name*
+    (``default``), not per database: a process that worked with SQLite and then with
+    PostgreSQL (a test run; ``sinetti`` commands in one process) sent SQLite's statements to
+    PostgreSQL ("syntax error at or near ','"). Forgotten whenever we connect; they are made
+    again on first use. ``tests/unit/test_db.py`` fails if tortoise renames the cache."""
+    executor.EXECUTOR_CACHE.clear()
+
+
 async def connect(settings: Settings) -> None:
     """Connect for the whole process.
 
@@ -68,6 +78,7 @@ async def connect(settings: Settings) -> None:
     task than the requests, so the context is made global (tortoise's own Quart integration
     leaves every request with "No TortoiseContext is currently active").
     """
+    forget_cached_statements()
     ctx = await Tortoise.init(config=tortoise_config(settings))
     set_global_context(ctx)
     # Open the connection now, not lazily on the first query: that query is often the outbox
@@ -83,6 +94,7 @@ async def close() -> None:
 async def migrate(settings: Settings) -> None:
     """Apply every pending migration (in a context of its own, closed afterwards)."""
     config = tortoise_config(settings)
+    forget_cached_statements()
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
         await run_migrations(config=config)

@@ -118,10 +118,10 @@ class ServerSessionInterface(SessionInterface):
             return
         try:
             await self._store(session, response)
-        except db.UNAVAILABLE:
+        except db.UNAVAILABLE as exc:
             # A full disk or a database that is down must not turn the answer into a 500:
             # the page still goes out, and the session stays as it was stored last.
-            log.warning("the session could not be saved: the database cannot take a write")
+            log.warning("the session could not be saved: the database cannot take a write: %r", exc)
             return
         name = self.get_cookie_name(app)
         if session.cookie_value is not None:

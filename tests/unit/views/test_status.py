@@ -199,6 +199,12 @@ class TestStates:
         )
         code = await AccessCode.get(recipient__email=PHONE_RECIPIENT)
         assert code.delivery_id is not None, "opening the link did not send a PIN"
+
+        async def settled() -> bool:  # the app's worker is done with the SMS (no race)
+            item = await OutboxItem.get(id=code.delivery_id)
+            return item.status != OutboxStatus.PENDING and item.claimed_until is None
+
+        assert await eventually(settled, timeout=30)
         await OutboxItem.filter(id=code.delivery_id).update(status=OutboxStatus.FAILED)
 
         shown = states(await status_page(client))
