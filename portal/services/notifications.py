@@ -12,6 +12,7 @@ proof of what they filed; it never holds the message text or the files.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from portal.config import LOCALES, Settings
 from portal.context import portal
@@ -25,6 +26,16 @@ def _organisation(locale: str) -> str:
     return portal().providers.theme.text("organisation", locale)
 
 
+async def _mail(to: str, subject: str, template: str, context: dict[str, Any]) -> OutgoingMail:
+    """A mail of ``mail/<template>.txt`` and ``.html`` rendered with ``context``."""
+    return OutgoingMail(
+        to=to,
+        subject=subject,
+        text=await render_text(f"mail/{template}.txt", **context),
+        html=await render_text(f"mail/{template}.html", **context),
+    )
+
+
 async def registration_mail(
     settings: Settings, email: str, token: str, locale: str
 ) -> OutgoingMail:
@@ -36,11 +47,8 @@ async def registration_mail(
             "organisation": _organisation(locale),
             "mail_locale": locale,
         }
-        return OutgoingMail(
-            to=email,
-            subject=_("Your personal link to send a confidential message"),
-            text=await render_text("mail/registration.txt", **context),
-            html=await render_text("mail/registration.html", **context),
+        return await _mail(
+            email, _("Your personal link to send a confidential message"), "registration", context
         )
 
 
@@ -82,12 +90,7 @@ async def message_notification(
                 }
             )
     context = {"parts": parts, "link": link}
-    return OutgoingMail(
-        to=to,
-        subject=" / ".join(part["subject"] for part in parts),
-        text=await render_text("mail/notification.txt", **context),
-        html=await render_text("mail/notification.html", **context),
-    )
+    return await _mail(to, " / ".join(part["subject"] for part in parts), "notification", context)
 
 
 async def _notice(to: str, locale: str, subject: str, paragraphs: list[str]) -> OutgoingMail:
@@ -97,12 +100,7 @@ async def _notice(to: str, locale: str, subject: str, paragraphs: list[str]) -> 
         "organisation": _organisation(locale),
         "mail_locale": locale,
     }
-    return OutgoingMail(
-        to=to,
-        subject=subject,
-        text=await render_text("mail/notice.txt", **context),
-        html=await render_text("mail/notice.html", **context),
-    )
+    return await _mail(to, subject, "notice", context)
 
 
 async def read_receipt(
@@ -179,9 +177,4 @@ async def submission_receipt(
             "organisation": _organisation(locale),
             "mail_locale": locale,
         }
-        return OutgoingMail(
-            to=to,
-            subject=subject,
-            text=await render_text("mail/receipt.txt", **context),
-            html=await render_text("mail/receipt.html", **context),
-        )
+        return await _mail(to, subject, "receipt", context)
