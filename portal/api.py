@@ -49,7 +49,13 @@ from portal.security import csrf_token
 from portal.services import clock, outbox, registration
 from portal.services.recipients import mask_phone
 from portal.sms.base import SmsDeliveryError, SmsGateway
-from portal.storage.base import ObjectNotFound, StorageBackend, StorageError, StorageWriter
+from portal.storage.base import (
+    ObjectNotFound,
+    StorageBackend,
+    StorageError,
+    StorageWriter,
+    StoredItem,
+)
 from portal.themes import Theme
 from portal.verification.base import Outcome, Problem, Prompt, VerificationProvider
 from portal.verification.codes import CodeVerificationProvider
@@ -84,6 +90,7 @@ __all__ = [
     "StorageBackend",
     "StorageError",
     "StorageWriter",
+    "StoredItem",
     "Theme",
     "TranslationDomain",
     "VerificationProvider",

@@ -225,6 +225,8 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
                     settings.outbox_max_attempts,
                     timeout_seconds=settings.outbox_delivery_timeout_seconds,
                     concurrency=settings.outbox_concurrency,
+                    retry_seconds=settings.outbox_retry_seconds,
+                    claim_margin_seconds=settings.outbox_claim_margin_seconds,
                 )
             )
         )

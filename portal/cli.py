@@ -1,5 +1,5 @@
-"""``sinetti serve | migrate | outbox [retry] | cleanup | verify-receipt | plugins``, and the
-commands of plugins.
+"""``sinetti serve | migrate | outbox [retry] | cleanup | purge | verify-receipt | plugins``,
+and the commands of plugins.
 
 Plugins are loaded (through the ``sinetti`` entry points) before the arguments are parsed, so
 that their commands (the ``register_cli_commands`` hook) appear in ``sinetti --help``.
@@ -29,6 +29,8 @@ from portal.config import ConfigError, load_settings
 from portal.plugins import make_plugin_manager
 
 if TYPE_CHECKING:
+    from datetime import datetime, tzinfo
+
     import pluggy
     from quart import Quart
 
@@ -170,6 +172,109 @@ def _cleanup(plugins: Sequence[object] | None, args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(plugins: Sequence[object] | None, args: argparse.Namespace) -> int:
+    """``sinetti purge [--dry-run] [--json]``: delete what is due now (drafts and uploads as
+    ``cleanup`` does, then sent messages past their retention, old links and logs, orphans)."""
+    import json
+    from datetime import timedelta
+
+    from portal.services import housekeeping, purge
+
+    age = timedelta(minutes=args.orphans_older_than)
+
+    async def run(app: Quart) -> dict[str, int]:
+        portal = app.extensions["sinetti"]
+        storage = portal.providers.storage
+        if args.dry_run:
+            due = await purge.purge(portal.settings, storage, dry_run=True, orphan_age=age)
+            return due.as_dict()
+        cleaned = await housekeeping.clean_up(portal.settings, storage)
+        purged = await purge.purge(portal.settings, storage, orphan_age=age)
+        return {"drafts": cleaned.drafts, "uploads": cleaned.uploads, **purged.as_dict()}
+
+    counts = asyncio.run(_with_app(plugins, run))
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, **counts}, indent=2, sort_keys=True))
+        return 0
+    verb = "Would delete" if args.dry_run else "Deleted"
+    for what, count in counts.items():
+        print(f"{verb} {count} {PURGE_WORDS[what]}.")
+    return 0
+
+
+def _minutes(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {text!r}")
+    return int(text)
+
+
+#: How ``sinetti purge`` names what it counts.
+PURGE_WORDS = {
+    "drafts": "expired draft(s)",
+    "uploads": "abandoned upload(s)",
+    "messages": "message(s) past their retention, with their files",
+    "links": "unused personal link(s)",
+    "registrations": "registration log entries",
+    "notifications": "delivered or failed notification(s)",
+    "audit_events": "audit event(s) past their retention",
+    "orphans": "orphan stored object(s)",
+}
+
+
+def _moment(text: str, tz: tzinfo, *, end_of_day: bool = False) -> datetime:
+    """``2026-11-30`` (the start of that day, or with ``end_of_day`` the start of the next)
+    or ``2026-11-30T12:00[+02:00]``, in ``tz`` unless it names an offset."""
+    from datetime import date, datetime, time, timedelta
+
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return datetime.combine(day + timedelta(days=int(end_of_day)), time(), tz)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a date or time (ISO 8601, like 2026-11-30): {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    """``sinetti audit export``: the audit trail as JSON Lines (exit 2 for bad arguments)."""
+    import uuid
+
+    from portal.services import audit
+
+    settings = load_settings()
+    try:
+        message_id = uuid.UUID(args.message) if args.message else None
+    except ValueError:
+        print(f"sinetti audit export: --message: not a message id: {args.message}", file=sys.stderr)
+        return 2
+    try:
+        since = _moment(args.since, settings.tz) if args.since else None
+        until = _moment(args.until, settings.tz, end_of_day=True) if args.until else None
+    except ValueError as exc:
+        print(f"sinetti audit export: {exc}", file=sys.stderr)
+        return 2
+    if since is not None and until is not None and since >= until:
+        print("sinetti audit export: --since must be before --until", file=sys.stderr)
+        return 2
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        print(f"sinetti audit export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        count = asyncio.run(_on_database(lambda: audit.export(out.write, message_id, since, until)))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"Exported {count} audit event(s).", file=sys.stderr)  # stdout holds only the lines
+    return 0
+
+
 def _verify_receipt(args: argparse.Namespace) -> int:
     """Check a signed receipt offline: 0 valid, 1 invalid, 2 the file or key cannot be read."""
     from pathlib import Path
@@ -262,6 +367,39 @@ def main(argv: list[str] | None = None, plugins: Sequence[object] | None = None)
         help="delete abandoned uploads, expired drafts and sessions now (the server does it"
         " every 10 min)",
     ).set_defaults(func=functools.partial(_cleanup, plugins))
+    purge = commands.add_parser(
+        "purge",
+        help="delete what is due: messages past PORTAL_RETENTION_DAYS, old links and logs,"
+        " stored files no message references",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only count what would go")
+    purge.add_argument("--json", action="store_true", help="print the counts as JSON")
+    purge.add_argument(
+        "--orphans-older-than",
+        type=_minutes,
+        default=60,
+        metavar="MINUTES",
+        help="sweep stored files no row names once this old (default 60; less only while"
+        " every server is stopped: a file being uploaded has no row yet)",
+    )
+    purge.set_defaults(func=functools.partial(_purge, plugins))
+    audit = commands.add_parser("audit", help="the audit trail of messages")
+    audit_actions = audit.add_subparsers(dest="audit_action", required=True)
+    export = audit_actions.add_parser(
+        "export", help="write the audit trail as JSON Lines (oldest first)"
+    )
+    export.add_argument("--message", metavar="ID", help="only the events of this message")
+    export.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only events at or after this date (2026-11-01) or time (2026-11-01T08:00);"
+        " PORTAL_TIMEZONE unless it names an offset",
+    )
+    export.add_argument(
+        "--until", metavar="DATE", help="only events before this time, or up to the end of this day"
+    )
+    export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    export.set_defaults(func=_audit_export)
     verify_receipt = commands.add_parser(
         "verify-receipt", help="check a signed receipt (receipt.json) offline"
     )

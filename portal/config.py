@@ -87,6 +87,11 @@ class Settings:
     session_max_hours: int = 12
     #: Unsent drafts (and their files) are deleted this long after they were started.
     draft_hours: int = 24
+    #: Sent messages, their files, replies and recipient links are deleted this long after
+    #: sending (``sinetti purge`` and the periodic purge of every server process).
+    retention_days: int = 30
+    #: Audit events are kept this long, apart from the content they describe.
+    audit_retention_days: int = 365
     #: What one sender's unsent drafts may hold together; 0 means twice the message limit.
     max_draft_bytes_per_sender: int = 0
     #: Countries (ISO 3166 codes) whose mobile numbers may get an SMS PIN.
@@ -105,6 +110,12 @@ class Settings:
     outbox_delivery_timeout_seconds: int = 30
     #: Deliveries in flight at once in each lane (e-mail, SMS) of each server process.
     outbox_concurrency: int = 4
+    #: The wait before a failed item's second attempt; it doubles with each further attempt, up
+    #: to an hour. (Tests of real outages shorten it to a second.)
+    outbox_retry_seconds: int = 10
+    #: How long a claim outlives the delivery timeout: the items of a killed worker are
+    #: delivered again this long plus the timeout after it claimed them.
+    outbox_claim_margin_seconds: int = 30
     config_file: str = ""
     #: PORTAL_* variables no core field knows; the selected plugins claim them by prefix.
     plugin_options: Mapping[str, str] = dataclasses.field(default_factory=dict)

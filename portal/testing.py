@@ -560,10 +560,11 @@ def e164(number: str) -> str:
 
 
 class LoopbackHttpServer:
-    """A threaded HTTP server on 127.0.0.1 (a free port) answering with ``handler``."""
+    """A threaded HTTP server on 127.0.0.1 answering with ``handler``, on ``port`` (by default
+    a free one; a given port lets a test bring a stopped server back where it was)."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str, port: int = 0) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
@@ -588,11 +589,11 @@ class SmsGatewayServer(LoopbackHttpServer):
     is answered 401/400/404 (and the portal's outbox would retry it).
     """
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, port: int = 0) -> None:
         self.token = token
         self.requests: list[CapturedSms] = []
         self._lock = threading.Lock()
-        super().__init__(self._handler(), "sms-gateway")
+        super().__init__(self._handler(), "sms-gateway", port)
 
     @property
     def url(self) -> str:
@@ -691,6 +692,7 @@ class PortalServer:
     data_dir: Path
     log_path: Path
     database_url: str = ""  # PORTAL_DATABASE_URL when set, else SQLite in ``data_dir``
+    pid: int = 0  # of ``sinetti serve``, whose process group holds its workers too
 
     @property
     def database(self) -> Path:
@@ -808,6 +810,7 @@ def running_portal_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a process group of its own: its workers end with it
         )
+    server.pid = process.pid
     SERVER_LOGS.append(log_path)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT

@@ -1,5 +1,6 @@
 """The database models, one module per aggregate."""
 
+from portal.models.audit import AuditEvent
 from portal.models.guard import Guard
 from portal.models.message import AccessCode, Attachment, Message, MessageStatus, Recipient
 from portal.models.outbox import Channel, OutboxItem, OutboxStatus
@@ -10,6 +11,7 @@ from portal.models.upload import Upload
 __all__ = [
     "AccessCode",
     "Attachment",
+    "AuditEvent",
     "Channel",
     "Guard",
     "Message",

@@ -39,6 +39,9 @@ class OutboxItem(Model):
     claim_token = fields.CharField(max_length=32, null=True)
     # The Message-ID header of an e-mail ("<…@domain>"); empty for an SMS.
     mail_message_id = fields.CharField(max_length=255, default="")
+    # The message this item notifies about (for the audit trail's delivered and failed
+    # events); not a foreign key: the outcome of an item may be recorded after a purge.
+    message_ref = fields.UUIDField(null=True)
     last_error = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)

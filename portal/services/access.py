@@ -18,7 +18,7 @@ from portal.i18n import locale_context
 from portal.mail.base import OutgoingMail
 from portal.models import Attachment, Message, MessageStatus, Recipient
 from portal.security import hash_token
-from portal.services import clock, notifications, outbox
+from portal.services import audit, clock, notifications, outbox
 from portal.services.files import format_when
 
 
@@ -38,26 +38,42 @@ def _when(moment: datetime | None, locale: str) -> str:
 
 
 async def _record_once(
-    recipient: Recipient, field: str, mail: Callable[[datetime], Awaitable[OutgoingMail]] | None
+    recipient: Recipient,
+    field: str,
+    mail: Callable[[datetime], Awaitable[OutgoingMail]] | None,
+    event: audit.Event,
+    *,
+    every_time: bool = False,
+    client_ip: str | None = None,
 ) -> bool:
     """Set ``field`` (a time) on the recipient unless it is set; the first time, queue the
-    sender's notice in the same transaction. True only for that first time."""
+    sender's notice in the same transaction. True only for that first time. The audit
+    ``event`` is recorded with it the first time (``every_time``: every time)."""
     current = clock.now()
     async with in_transaction():
         first = await Recipient.filter(id=recipient.id, **{f"{field}__isnull": True}).update(
             **{field: current}
         )
         if first and mail is not None:
-            await outbox.enqueue_mail(await mail(current))
+            await outbox.enqueue_mail(await mail(current), message_ref=recipient.message_id)
+        if first or every_time:
+            await audit.record(
+                event,
+                message_id=recipient.message_id,
+                actor=audit.recipient_actor(recipient.id),
+                client_ip=client_ip,
+                at=current,
+                **({"first": bool(first)} if every_time else {}),
+            )
     if first:
         setattr(recipient, field, current)
         outbox.wake()
     return bool(first)
 
 
-async def record_open(recipient: Recipient) -> bool:
+async def record_open(recipient: Recipient, client_ip: str | None = None) -> bool:
     """Note a successful open; True (and a read receipt, if asked for) only the first time.
-    Plugins hear of every open (``message_opened``)."""
+    Plugins hear of every open (``message_opened``), the audit trail records every one."""
     message = recipient.message
 
     async def receipt(opened: datetime) -> OutgoingMail:
@@ -70,14 +86,23 @@ async def record_open(recipient: Recipient) -> bool:
             _when(opened, locale),
         )
 
-    first = await _record_once(recipient, "opened_at", receipt if message.read_receipt else None)
+    first = await _record_once(
+        recipient,
+        "opened_at",
+        receipt if message.read_receipt else None,
+        audit.Event.OPENED,
+        every_time=True,
+        client_ip=client_ip,
+    )
     await events.emit("message_opened", recipient=recipient, first=first)
     return first
 
 
 async def lock(recipient: Recipient) -> bool:
     """Lock the link after too many wrong answers; the sender is told once. True only the
-    first time (the caller fires ``link_locked`` once its transaction committed)."""
+    first time (the caller fires ``link_locked`` once its transaction committed). The audit
+    trail's ``pin_locked`` is recorded with the lock (the client's address: see
+    :func:`audit.client_address`)."""
     message = recipient.message
 
     async def notice(_locked: datetime) -> OutgoingMail:
@@ -88,7 +113,7 @@ async def lock(recipient: Recipient) -> bool:
             _when(message.sent_at, message.locale),
         )
 
-    return await _record_once(recipient, "locked_at", notice)
+    return await _record_once(recipient, "locked_at", notice, audit.Event.PIN_LOCKED)
 
 
 async def readable_message(recipient: Recipient) -> Message:

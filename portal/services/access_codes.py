@@ -27,7 +27,7 @@ from portal import events
 from portal.context import portal
 from portal.i18n import _, ngettext
 from portal.models import AccessCode, OutboxItem, OutboxStatus, Recipient
-from portal.services import access, atomic, clock, outbox
+from portal.services import access, atomic, audit, clock, outbox
 from portal.verification.base import Outcome, Problem, Step
 
 if TYPE_CHECKING:
@@ -131,6 +131,8 @@ async def _issue(
         return _daily_limit_reached()
     code = new_code(provider.policy.length)
     item = await provider.deliver(recipient, code, locale)
+    # The provider queued it (through portal.api); it belongs to the recipient's message.
+    await OutboxItem.filter(id=item.id).update(message_ref=recipient.message_id)
     await AccessCode.create(
         recipient_id=recipient.id,
         code_hash=code_hash(recipient.id, code),
@@ -219,6 +221,12 @@ async def answer(provider: CodeVerificationProvider, recipient: Recipient, raw: 
         await Recipient.filter(id=recipient.id).update(failed_attempts=F("failed_attempts") + 1)
         failed = await Recipient.filter(id=recipient.id).values_list("failed_attempts", flat=True)
         tries_left = provider.policy.max_tries - int(failed[0])  # type: ignore[call-overload]
+        await audit.record(
+            audit.Event.PIN_FAILED,
+            message_id=recipient.message_id,
+            actor=audit.recipient_actor(recipient.id),
+            tries_left=max(tries_left, 0),
+        )
         locked_now = tries_left <= 0 and await access.lock(recipient)  # with the count
     if locked_now:
         await events.emit("link_locked", recipient=recipient)

@@ -18,7 +18,7 @@ from portal.context import portal
 from portal.i18n import _
 from portal.models import Attachment, Message, MessageStatus, Recipient, Sender, Upload
 from portal.security import hash_token, new_token
-from portal.services import clock, drafts, notifications, outbox, receipts
+from portal.services import audit, clock, drafts, notifications, outbox, receipts
 from portal.services.files import safe_filename
 from portal.services.recipients import ParsedRecipient, parse_recipients
 from portal.services.text import has_control_characters
@@ -188,6 +188,9 @@ async def send(
     locale: str,
     reservation: drafts.Reservation | None = None,
     reply_to: Message | None = None,
+    *,
+    client_ip: str | None = None,
+    replying: Recipient | None = None,
 ) -> Message:
     """Turn the draft into a sent message with recipients, attachments and notifications, at
     once and exactly once.
@@ -195,7 +198,9 @@ async def send(
     Under the sender's guard: a draft that was sent meanwhile raises
     :class:`drafts.DraftClosed` (a second Send in parallel makes no second message), a draft
     with unfinished uploads raises :class:`UploadsUnfinished`. ``reply_to`` makes it a secure
-    reply to that message (its notification says so).
+    reply to that message (its notification says so) by its recipient ``replying``.
+    The audit trail gets ``sent`` (and the answered message ``reply_sent``) in the same
+    transaction.
     """
     async with drafts.editing(sender.id, draft_id, locale, reservation=reservation) as message:
         if await Upload.filter(message_id=message.id).exists():
@@ -209,7 +214,12 @@ async def send(
         for parsed in recipients:
             token = new_token()
             mail = await notifications.message_notification(
-                settings, parsed.email, sender.email, token, reply=reply_to is not None
+                settings,
+                parsed.email,
+                sender.email,
+                token,
+                sent_at=message.sent_at,
+                reply=reply_to is not None,
             )
             await Recipient.create(
                 message=message,
@@ -217,18 +227,50 @@ async def send(
                 phone=parsed.phone,
                 verification=parsed.verification or settings.verification,
                 token_hash=hash_token(token),
-                notification=await outbox.enqueue_mail(mail),
+                notification=await outbox.enqueue_mail(mail, message_ref=message.id),
             )
         receipt = await receipts.issue(settings, message, sender.email, receipts.portal_key())
         await outbox.enqueue_mail(
             await notifications.submission_receipt(
                 settings, sender.email, locale, receipt, message.sent_at
-            )
+            ),
+            message_ref=message.id,
         )
+        await _audit_sent(message, sender, len(recipients), client_ip, reply_to, replying)
     outbox.wake()
     await message.fetch_related("recipients", "attachments")
     await events.emit("message_sent", message=message)
     return message
+
+
+async def _audit_sent(
+    message: Message,
+    sender: Sender,
+    recipients: int,
+    client_ip: str | None,
+    reply_to: Message | None,
+    replying: Recipient | None,
+) -> None:
+    """``sent`` for the message (and ``reply_sent`` for the one it answers): counts and ids
+    only, never the subject, text or file names."""
+    await audit.record(
+        audit.Event.SENT,
+        message_id=message.id,
+        sender_id=sender.id,
+        actor=sender.email,
+        client_ip=client_ip,
+        recipients=recipients,
+        attachments=await Attachment.filter(message_id=message.id).count(),
+        reply=reply_to is not None,
+    )
+    if reply_to is not None:
+        await audit.record(
+            audit.Event.REPLY_SENT,
+            message_id=reply_to.id,
+            actor=audit.recipient_actor(replying.id) if replying is not None else sender.email,
+            client_ip=client_ip,
+            reply=str(message.id),
+        )
 
 
 async def remove_attachment(

@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 
 from portal import events
 from portal.models import Attachment, Message
+from portal.services import audit
 from portal.storage.base import StorageBackend
 
 
@@ -55,11 +56,14 @@ def counted(
     *,
     whole: bool,
     context: Callable[[], AbstractAsyncContextManager[object]],
+    actor: str,
+    client_ip: str | None = None,
 ) -> AsyncIterator[bytes]:
-    """Pass ``stream`` on; once its last byte went out, fire ``download_completed`` for
-    ``attachment`` (None: the whole message as a zip). A download of part of a file
-    (``whole`` false: a Range that stops short of the end) or one broken off midway never
-    counts.
+    """Pass ``stream`` on; once its last byte went out, record ``downloaded`` in the audit
+    trail (by ``actor`` from ``client_ip``: the attachment's id and size, or the zip's number
+    of files; never a file name) and fire ``download_completed`` for ``attachment`` (None:
+    the whole message as a zip). A download of part of a file (``whole`` false: a Range that
+    stops short of the end) or one broken off midway never counts.
 
     The stream runs after the request has ended: ``context`` (the app's ``app_context``)
     gives the hook its app, with its settings and translations.
@@ -70,6 +74,31 @@ def counted(
             yield data
         if whole:
             async with context():
+                await _record(message, attachment, actor, client_ip)
                 await events.emit("download_completed", message=message, attachment=attachment)
 
     return passed_on()
+
+
+async def _record(
+    message: Message, attachment: Attachment | None, actor: str, client_ip: str | None
+) -> None:
+    """``downloaded``: the attachment's id and size, or the zip's number of files."""
+    if attachment is not None:
+        await audit.record(
+            audit.Event.DOWNLOADED,
+            message_id=message.id,
+            actor=actor,
+            client_ip=client_ip,
+            attachment=attachment.id,
+            size=attachment.size,
+        )
+    else:
+        await audit.record(
+            audit.Event.DOWNLOADED,
+            message_id=message.id,
+            actor=actor,
+            client_ip=client_ip,
+            zip=True,
+            attachments=len(message.attachments),
+        )

@@ -1,5 +1,7 @@
 """What the server throws away on its own, every few minutes (and ``sinetti cleanup`` now):
-abandoned chunked uploads, expired drafts with their files, ended sessions and idle guards."""
+abandoned chunked uploads, expired drafts with their files, ended sessions and idle guards;
+then the retention purge (:mod:`portal.services.purge`), whose orphan sweep lists the whole
+storage and so runs only every :data:`SWEEP_EVERY` rounds."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import logging
 
 from portal import sessions
 from portal.config import Settings
-from portal.services import atomic, chunked, compose
+from portal.services import atomic, chunked, compose, purge
 from portal.storage.base import StorageBackend
 
 log = logging.getLogger(__name__)
+
+#: Rounds between two orphan sweeps (every hour with the servers' ten-minute rounds).
+SWEEP_EVERY = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +44,13 @@ async def run(settings: Settings, storage: StorageBackend, every_seconds: float)
     and stops soon (a test, a restart loop) is not stopped in the middle of a round's
     transactions. ``sinetti cleanup`` cleans up at once.
     """
+    rounds = 0
     while True:
         await asyncio.sleep(every_seconds)
+        rounds += 1
         try:
             await clean_up(settings, storage)
+            await purge.purge(settings, storage, orphans=rounds % SWEEP_EVERY == 1)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -19,6 +19,7 @@ from portal.context import portal
 from portal.i18n import _, locale_context
 from portal.mail.base import OutgoingMail
 from portal.rendering import render_text
+from portal.services import retention
 from portal.services.files import format_when
 
 
@@ -57,9 +58,16 @@ def _languages(default: str) -> list[str]:
 
 
 async def message_notification(
-    settings: Settings, to: str, sender_email: str, token: str, *, reply: bool = False
+    settings: Settings,
+    to: str,
+    sender_email: str,
+    token: str,
+    *,
+    sent_at: datetime,
+    reply: bool = False,
 ) -> OutgoingMail:
-    """The mail with a recipient's personal link; ``reply`` when it answers their message."""
+    """The mail with a recipient's personal link; ``reply`` when it answers their message.
+    It says until when the message can be opened (``sent_at`` plus the retention)."""
     link = settings.url(f"/m/{token}")
     parts = []
     for locale in _languages(settings.default_locale):
@@ -83,6 +91,8 @@ async def message_notification(
                     "intro": intro % names,
                     "action": _("Open the message with this personal link:"),
                     "button": _("Open message"),
+                    "until": _("The message will be deleted on %(date)s; open it before then.")
+                    % {"date": retention.deletion_day(sent_at, settings)},
                     "note": _(
                         "The link is for you only; do not forward this e-mail. "
                         "The message itself is not in this e-mail."
@@ -164,6 +174,10 @@ async def submission_receipt(
                 "and with which attachments (their names, sizes and SHA-256 checksums)."
             )
             % {"sent": format_when(sent_at, settings.tz), "organisation": _organisation(locale)},
+            "retention": _(
+                "Your message and its attachments will be deleted from the portal on %(date)s."
+            )
+            % {"date": retention.deletion_day(sent_at, settings)},
             "contents": _(
                 "The message text and the attachments themselves are not in this e-mail. "
                 "The same receipt is on the confirmation page and in the zip of the message."

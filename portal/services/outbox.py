@@ -37,17 +37,19 @@ import asyncio
 import logging
 import re
 import secrets
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from email.utils import make_msgid
 
 from quart import has_app_context
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from portal.context import portal
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
-from portal.services import clock
+from portal.services import audit, clock
 from portal.services.sealing import Sealer, SealError
 from portal.sms.base import SmsGateway
 
@@ -55,8 +57,12 @@ log = logging.getLogger(__name__)
 
 #: How long one delivery may take unless the settings say otherwise.
 DELIVERY_TIMEOUT_SECONDS = 30
-#: A claim outlives the delivery's timeout by this much (recording the outcome, a slow database).
+#: A claim outlives the delivery's timeout by this much (recording the outcome, a slow database)
+#: unless the settings say otherwise (``PORTAL_OUTBOX_CLAIM_MARGIN_SECONDS``).
 CLAIM_MARGIN_SECONDS = 30
+#: The back-off after a first failed attempt unless the settings say otherwise
+#: (``PORTAL_OUTBOX_RETRY_SECONDS``); it doubles with each attempt, up to an hour.
+RETRY_SECONDS = 10
 BATCH = 20
 MAX_BACKOFF_SECONDS = 3600
 
@@ -80,9 +86,10 @@ def new_message_id() -> str:
     return make_msgid(domain=domain)
 
 
-async def enqueue_mail(mail: OutgoingMail) -> OutboxItem:
+async def enqueue_mail(mail: OutgoingMail, *, message_ref: uuid.UUID | None = None) -> OutboxItem:
     """Queue ``mail`` (plain text and html; they are sealed before they are stored). Its
-    ``Message-ID`` is fixed now (``mail.message_id`` or a new one): every delivery carries it."""
+    ``Message-ID`` is fixed now (``mail.message_id`` or a new one): every delivery carries it.
+    ``message_ref``: the message it notifies about (its outcome goes to the audit trail)."""
     sealer = _sealer()
     current = clock.now()
     return await OutboxItem.create(
@@ -94,17 +101,24 @@ async def enqueue_mail(mail: OutgoingMail) -> OutboxItem:
         if mail.html is None
         else sealer.seal(mail.html, _context("html", Channel.EMAIL, mail.to)),
         mail_message_id=mail.message_id or new_message_id(),
+        message_ref=message_ref,
         next_attempt_at=current,
         created_at=current,
     )
 
 
-async def enqueue_sms(to: str, text: str) -> OutboxItem:
-    """Queue an SMS of plain ``text`` (sealed before it is stored)."""
+async def enqueue_sms(to: str, text: str, *, message_ref: uuid.UUID | None = None) -> OutboxItem:
+    """Queue an SMS of plain ``text`` (sealed before it is stored); ``message_ref`` as for
+    :func:`enqueue_mail`."""
     sealed = _sealer().seal(text, _context("text", Channel.SMS, to))
     current = clock.now()
     return await OutboxItem.create(
-        channel=Channel.SMS, to_address=to, text=sealed, next_attempt_at=current, created_at=current
+        channel=Channel.SMS,
+        to_address=to,
+        text=sealed,
+        message_ref=message_ref,
+        next_attempt_at=current,
+        created_at=current,
     )
 
 
@@ -144,13 +158,14 @@ def wake() -> None:
         portal().outbox_wake.set()
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(10 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+def backoff(attempts: int, first_seconds: float = RETRY_SECONDS) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: ``first_seconds``, doubling."""
+    return timedelta(seconds=min(first_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
-def claim_time(timeout_seconds: float) -> timedelta:
+def claim_time(timeout_seconds: float, margin_seconds: float = CLAIM_MARGIN_SECONDS) -> timedelta:
     """How long a claim lasts: one delivery's timeout and a margin."""
-    return timedelta(seconds=timeout_seconds + CLAIM_MARGIN_SECONDS)
+    return timedelta(seconds=timeout_seconds + margin_seconds)
 
 
 def _unclaimed(current: object) -> Q:
@@ -210,12 +225,17 @@ async def deliver_due(
     return sum(outcomes)
 
 
-async def _record(item: OutboxItem, **changes: object) -> bool:
+async def _record(item: OutboxItem, *, ended: bool | None = None, **changes: object) -> bool:
     """Write the outcome of this worker's delivery and release its claim, but only while the
-    claim is still this worker's: one that expired may be another worker's now."""
-    recorded = await OutboxItem.filter(id=item.id, claim_token=item.claim_token).update(
-        claimed_until=None, claim_token=None, **changes
-    )
+    claim is still this worker's: one that expired may be another worker's now. ``ended``
+    (True delivered, False failed for good) also goes to the audit trail, in the same
+    transaction, when the item belongs to a message."""
+    async with in_transaction():
+        recorded = await OutboxItem.filter(id=item.id, claim_token=item.claim_token).update(
+            claimed_until=None, claim_token=None, **changes
+        )
+        if recorded and ended is not None:
+            await audit.record_delivery(item, delivered=ended)
     if not recorded:
         log.warning(
             "outbox item %s (%s to %s): the claim expired during delivery; another worker"
@@ -233,16 +253,18 @@ async def deliver(
     sms: SmsGateway,
     max_attempts: int,
     timeout_seconds: float = DELIVERY_TIMEOUT_SECONDS,
+    retry_seconds: float = RETRY_SECONDS,
 ) -> int:
     """Deliver one claimed ``item`` (from :func:`claim_due`) within ``timeout_seconds`` and
-    record the outcome; return 1 if it was delivered, else 0. Never raises (but for a
+    record the outcome (a failed attempt is retried after :func:`backoff` of
+    ``retry_seconds``); return 1 if it was delivered, else 0. Never raises (but for a
     cancellation, which leaves the claim to expire)."""
     if item.attempts > max_attempts:
         # Only claims whose worker died before it recorded anything get here: an item that
         # takes its worker down with it must not be tried forever.
         error = f"gave up after {item.attempts - 1} attempts; the worker stopped during some"
         log.error("outbox item %s (%s to %s): %s", item.id, item.channel, item.to_address, error)
-        await _record(item, status=OutboxStatus.FAILED, last_error=error)
+        await _record(item, ended=False, status=OutboxStatus.FAILED, last_error=error)
         return 0
     try:
         text, html = opened_text(item), opened_html(item)
@@ -251,7 +273,9 @@ async def deliver(
         # cannot help, and the text is unreadable to anyone now.
         error = "SealError: the text does not open with this PORTAL_SECRET_KEY"
         log.error("outbox item %s (%s to %s): %s", item.id, item.channel, item.to_address, error)
-        await _record(item, status=OutboxStatus.FAILED, text="", html=None, last_error=error)
+        await _record(
+            item, ended=False, status=OutboxStatus.FAILED, text="", html=None, last_error=error
+        )
         return 0
     try:
         async with asyncio.timeout(timeout_seconds) as limit:
@@ -272,13 +296,18 @@ async def deliver(
             error = f"TimeoutError: no answer within {timeout_seconds:g} s"
         else:
             error = _scrubbed(f"{type(exc).__name__}: {exc}", text, html)[:2000]
-        await _failed(item, error, bool(getattr(exc, "permanent", False)), max_attempts)
+        permanent = bool(getattr(exc, "permanent", False))
+        await _failed(item, error, permanent, max_attempts, retry_seconds)
         return 0
-    await _record(item, status=OutboxStatus.SENT, sent_at=clock.now(), text="", html=None)
+    await _record(
+        item, ended=True, status=OutboxStatus.SENT, sent_at=clock.now(), text="", html=None
+    )
     return 1
 
 
-async def _failed(item: OutboxItem, error: str, permanent: bool, max_attempts: int) -> None:
+async def _failed(
+    item: OutboxItem, error: str, permanent: bool, max_attempts: int, retry_seconds: float
+) -> None:
     """Record a failed attempt: retried after a back-off, or failed for good (its sealed text
     kept, so an operator can queue it again once the cause is fixed)."""
     if permanent or item.attempts >= max_attempts:
@@ -290,9 +319,9 @@ async def _failed(item: OutboxItem, error: str, permanent: bool, max_attempts: i
             item.attempts,
             error,
         )
-        await _record(item, status=OutboxStatus.FAILED, last_error=error)
+        await _record(item, ended=False, status=OutboxStatus.FAILED, last_error=error)
         return
-    next_attempt_at = clock.now() + backoff(item.attempts)
+    next_attempt_at = clock.now() + backoff(item.attempts, retry_seconds)
     log.warning(
         "outbox item %s (%s to %s) attempt %d failed, retrying at %s: %s",
         item.id,

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 
 from portal.models import Channel, OutboxItem, OutboxStatus
 from portal.services import clock
@@ -102,9 +103,14 @@ async def failed_items(limit: int = 20) -> list[OutboxItem]:
     return await OutboxItem.filter(status=OutboxStatus.FAILED).order_by("-id").limit(limit)
 
 
+def ended(before: datetime) -> QuerySet[OutboxItem]:
+    """Sent and failed items queued before ``before``."""
+    return OutboxItem.filter(
+        status__in=[OutboxStatus.SENT, OutboxStatus.FAILED], created_at__lt=before
+    )
+
+
 async def purge_ended(before: datetime) -> int:
     """Delete sent and failed items queued before ``before`` (for the retention purge): a
     failed item keeps its sealed text for a retry only until then."""
-    return await OutboxItem.filter(
-        status__in=[OutboxStatus.SENT, OutboxStatus.FAILED], created_at__lt=before
-    ).delete()
+    return await ended(before).delete()

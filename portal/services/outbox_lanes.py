@@ -41,9 +41,13 @@ async def run_worker(
     *,
     timeout_seconds: float = outbox.DELIVERY_TIMEOUT_SECONDS,
     concurrency: int = CONCURRENCY,
+    retry_seconds: float = outbox.RETRY_SECONDS,
+    claim_margin_seconds: float = outbox.CLAIM_MARGIN_SECONDS,
 ) -> None:
     """Deliver forever, e-mail and SMS in lanes of their own (a task of the app's, started in
-    its app context). Cancelling it cancels the deliveries in flight; their claims expire."""
+    its app context). Cancelling it cancels the deliveries in flight; their claims expire
+    ``claim_margin_seconds`` after the timeout. A failed attempt waits ``retry_seconds``,
+    doubling with each attempt (:func:`outbox.backoff`)."""
     wake_event = portal().outbox_wake
     lanes = {channel: asyncio.Event() for channel in Channel}
     deliver_one = functools.partial(
@@ -52,6 +56,7 @@ async def run_worker(
         sms=sms,
         max_attempts=max_attempts,
         timeout_seconds=timeout_seconds,
+        retry_seconds=retry_seconds,
     )
     async with asyncio.TaskGroup() as group:
         for channel, lane_wake in lanes.items():
@@ -62,7 +67,7 @@ async def run_worker(
                     deliver_one,
                     poll_seconds=poll_seconds,
                     concurrency=concurrency,
-                    claim_for=outbox.claim_time(timeout_seconds),
+                    claim_for=outbox.claim_time(timeout_seconds, claim_margin_seconds),
                 ),
                 name=f"outbox lane {channel.value}",
             )

@@ -10,12 +10,13 @@ from datetime import timedelta
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
+from tortoise.transactions import in_transaction
 
 from portal import events
 from portal.config import Settings
 from portal.models import RegistrationEvent, Sender, SenderLink
 from portal.security import hash_token, new_token
-from portal.services import atomic, clock, notifications, outbox, recipients
+from portal.services import atomic, audit, clock, notifications, outbox, recipients
 
 
 class RegistrationRefused(Exception):
@@ -82,6 +83,13 @@ async def register(settings: Settings, raw_email: str, client_ip: str, locale: s
         sender, created = await Sender.get_or_create(email=address)
         await SenderLink.create(sender=sender, token_hash=hash_token(token), last_used_at=current)
         await RegistrationEvent.create(email=address, client_ip=client_ip)
+        await audit.record(
+            audit.Event.REGISTERED,
+            sender_id=sender.id,
+            actor=address,
+            client_ip=client_ip,
+            new_sender=created,
+        )
         mail = await notifications.registration_mail(settings, email, token, locale)
         await outbox.enqueue_mail(mail)
     outbox.wake()
@@ -113,10 +121,18 @@ async def link_owner(settings: Settings, token: str) -> Sender:
     return (await _valid_link(settings, token)).sender
 
 
-async def authenticate(settings: Settings, token: str) -> Sender:
-    """Sign in with a personal link (the POST): using it slides its validity forward."""
+async def authenticate(settings: Settings, token: str, client_ip: str | None = None) -> Sender:
+    """Sign in with a personal link (the POST): using it slides its validity forward (and
+    goes to the audit trail with it)."""
     link = await _valid_link(settings, token)
-    await SenderLink.filter(id=link.id).update(last_used_at=clock.now())
+    async with in_transaction():
+        await SenderLink.filter(id=link.id).update(last_used_at=clock.now())
+        await audit.record(
+            audit.Event.LINK_USED,
+            sender_id=link.sender.id,
+            actor=link.sender.email,
+            client_ip=client_ip,
+        )
     return link.sender
 
 

@@ -70,8 +70,10 @@ async def send(
     files: list[StoredFile],
     locale: str,
     reservation: drafts.Reservation | None = None,
+    client_ip: str | None = None,
 ) -> Message:
-    """Send the reply to the original sender (their address needs no domain check)."""
+    """Send the reply to the original sender (their address needs no domain check); the
+    original message's audit trail gets ``reply_sent`` by ``recipient``."""
     original = recipient.message
     reply = await compose.send(
         settings,
@@ -83,6 +85,8 @@ async def send(
         locale,
         reservation,
         reply_to=original,
+        client_ip=client_ip,
+        replying=recipient,
     )
     await events.emit("reply_sent", reply=reply, original=original)
     return reply

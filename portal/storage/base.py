@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 
 from portal.providers import Provider
 
@@ -14,6 +16,18 @@ class StorageError(Exception):
 
 class ObjectNotFound(StorageError):
     """No object is stored under the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredItem:
+    """Something a backend holds, as :meth:`StorageBackend.stale` finds it: a complete object
+    (``partial`` is None) or the unfinished bytes of one — a write that never committed or a
+    resumable upload — named by ``partial``, which :meth:`StorageBackend.discard` understands."""
+
+    key: str
+    #: When its bytes last changed (timezone-aware).
+    modified: datetime
+    partial: str | None = None
 
 
 class StorageWriter(ABC):
@@ -83,3 +97,25 @@ class StorageBackend(Provider, ABC):
     @abstractmethod
     async def abort_upload(self, key: str, upload_id: str) -> None:
         """Throw the parts away. Aborting an unknown or finished upload is not an error."""
+
+    # -- the orphan sweep ------------------------------------------------------------------
+    # A crash can leave bytes no row knows: a write that never committed, an upload nobody
+    # finishes, an object stored just before its row would have been. The purge lists what
+    # has not changed for a while and throws away what no row references. Both methods are
+    # optional: a backend that cannot list what it holds yields nothing and is not swept.
+
+    async def stale(self, before: datetime) -> AsyncIterator[StoredItem]:
+        """Yield every object and unfinished write or upload under this backend's keys whose
+        bytes last changed before ``before``, in any order. Anything not named like the
+        portal's keys (another application's files in a shared bucket) is never yielded."""
+        return
+        yield  # an async generator that yields nothing
+
+    async def discard(self, item: StoredItem) -> None:
+        """Delete what :meth:`stale` yielded: the object, or the unfinished bytes (by default
+        an unfinished resumable upload named by its upload id). Something already gone is
+        not an error."""
+        if item.partial is None:
+            await self.delete(item.key)
+        else:
+            await self.abort_upload(item.key, item.partial)

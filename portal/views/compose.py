@@ -21,7 +21,7 @@ from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
 from portal.views import uploading
 from portal.views.statuses import CANNOT_STORE, status_of
-from portal.web import is_htmx, redirect, render_page
+from portal.web import client_ip, is_htmx, redirect, render_page
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ async def send(sender: Sender) -> Any:
                     parsed.files,
                     current_locale(),
                     reservation,
+                    client_ip=client_ip(),
                 )
                 sessions.remember_draft(None)
                 return redirect(f"/sent/{message.id}")

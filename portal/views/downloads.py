@@ -21,6 +21,7 @@ from portal.context import portal
 from portal.models import Attachment, Message
 from portal.services import downloads, zipper
 from portal.services.files import safe_filename
+from portal.web import client_ip
 
 
 def attachment_disposition(filename: str) -> str:
@@ -67,8 +68,9 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
     return wanted
 
 
-async def file_response(message: Message, attachment: Attachment) -> Response:
+async def file_response(message: Message, attachment: Attachment, *, actor: str) -> Response:
     """One attachment as stored, under its sanitised name; never sniffed or shown inline.
+    ``actor``: who downloads it, as the audit trail names them.
 
     Storage is asked before the response starts: when it is down, ``StorageError`` reaches
     the app's handler (a 503 page), never a ``200`` that breaks off."""
@@ -88,7 +90,15 @@ async def file_response(message: Message, attachment: Attachment) -> Response:
         portal().providers.storage.read(attachment.storage_key, start, end)
     )
     response = _download(
-        downloads.counted(stream, message, attachment, whole=end == size, context=_app_context()),
+        downloads.counted(
+            stream,
+            message,
+            attachment,
+            whole=end == size,
+            context=_app_context(),
+            actor=actor,
+            client_ip=client_ip(),
+        ),
         name,
         "application/octet-stream",
         status=206 if wanted else 200,
@@ -101,7 +111,7 @@ async def file_response(message: Message, attachment: Attachment) -> Response:
     return response
 
 
-async def zip_response(message: Message, receipt: str | None = None) -> Response:
+async def zip_response(message: Message, receipt: str | None = None, *, actor: str) -> Response:
     """The message text and every attachment as one zip (``message`` has its relations);
     every attachment is checked readable first (see :func:`file_response`). ``receipt``: the
     signed receipt, added as ``receipt.json`` and ``receipt.txt`` (the sender's zip)."""
@@ -115,7 +125,15 @@ async def zip_response(message: Message, receipt: str | None = None) -> Response
         extra.append((zipper.RECEIPT_TEXT, readable.encode("utf-8")))
     stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz, extra)
     return _download(
-        downloads.counted(stream, message, None, whole=True, context=_app_context()),
+        downloads.counted(
+            stream,
+            message,
+            None,
+            whole=True,
+            context=_app_context(),
+            actor=actor,
+            client_ip=client_ip(),
+        ),
         safe_filename(f"{message.subject}.zip"),
         "application/zip",
     )

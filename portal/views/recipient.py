@@ -17,12 +17,12 @@ from portal import sessions
 from portal.context import portal
 from portal.i18n import current_locale
 from portal.models import Recipient
-from portal.services import access
+from portal.services import access, audit, retention
 from portal.services.files import format_size, format_when
 from portal.verification.base import Outcome, Step, VerificationProvider
 from portal.views import downloads
 from portal.views.statuses import status_of
-from portal.web import redirect, render_page
+from portal.web import client_ip, redirect, render_page
 
 bp = Blueprint("recipient", __name__)
 
@@ -83,7 +83,7 @@ def _message_locale() -> str:
 async def _follow(recipient: Recipient, token: str, outcome: Outcome) -> Any:
     """Show what the verification provider decided."""
     if outcome.step == Step.VERIFIED:
-        await access.record_open(recipient)
+        await access.record_open(recipient, client_ip())
         await sessions.open_message(recipient.id)
         return redirect(f"/m/{token}")
     if outcome.step == Step.CHALLENGE:
@@ -131,6 +131,9 @@ async def _read(recipient: Recipient, token: str) -> Any:
         recipient=recipient,
         message=message,
         sent_at=_when(message.sent_at),
+        deletion_day=retention.deletion_day(
+            message.sent_at or message.created_at, portal().settings
+        ),
         reply_to=message.reply_to,
         reply_to_sent_at=_when(message.reply_to.sent_at) if message.reply_to else "",
         format_size=format_size,
@@ -156,7 +159,9 @@ async def code_form(recipient: Recipient, token: str) -> Any:
 @with_recipient
 async def check_code(recipient: Recipient, token: str) -> Any:
     answer = (await request.form).get("code", "")
-    return await _follow(recipient, token, await _provider(recipient).answer(recipient, answer))
+    with audit.client_address(client_ip()):  # for the wrong-code and lock events
+        outcome = await _provider(recipient).answer(recipient, answer)
+    return await _follow(recipient, token, outcome)
 
 
 @bp.post("/m/<token>/code/resend")
@@ -172,13 +177,17 @@ async def download_attachment(recipient: Recipient, token: str, attachment_id: i
     attachment = await access.attachment(recipient, attachment_id)
     if attachment is None:
         return await render_page("not_found.html", status=404)
-    return await downloads.file_response(recipient.message, attachment)
+    return await downloads.file_response(
+        recipient.message, attachment, actor=audit.recipient_actor(recipient.id)
+    )
 
 
 @bp.get("/m/<token>/zip")
 @message_open
 async def download_zip(recipient: Recipient, token: str) -> Any:
-    return await downloads.zip_response(await access.readable_message(recipient))
+    return await downloads.zip_response(
+        await access.readable_message(recipient), actor=audit.recipient_actor(recipient.id)
+    )
 
 
 @bp.post("/m/<token>/close")

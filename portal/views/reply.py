@@ -20,7 +20,7 @@ from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
 from portal.views import uploading
 from portal.views.recipient import message_open
-from portal.web import is_htmx, redirect, render_page
+from portal.web import client_ip, is_htmx, redirect, render_page
 
 bp = Blueprint("reply", __name__)
 
@@ -97,6 +97,7 @@ async def send_reply(recipient: Recipient, token: str) -> Any:
                     parsed.files,
                     current_locale(),
                     reservation,
+                    client_ip(),
                 )
                 sessions.remember_reply_draft(None)
                 return redirect(f"/m/{token}/reply/sent")

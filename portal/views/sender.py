@@ -106,7 +106,7 @@ async def sign_in(token: str) -> Any:
     """Continue: sign in (a new session id and CSRF token) and go to the compose page."""
     _require_email_link()
     try:
-        sender = await registration.authenticate(portal().settings, token)
+        sender = await registration.authenticate(portal().settings, token, client_ip())
     except LinkInvalid as invalid:
         return await _link_invalid(invalid)
     await sessions.sign_in(sender)

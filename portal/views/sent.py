@@ -9,7 +9,7 @@ from quart import Blueprint, Response
 
 from portal.context import portal
 from portal.models import Sender
-from portal.services import compose, receipts, status
+from portal.services import compose, history, receipts, retention, status
 from portal.services.files import format_size, format_when
 from portal.services.recipients import mask_phone
 from portal.views import downloads
@@ -22,11 +22,14 @@ bp = Blueprint("sent", __name__)
 @bp.get("/sent")
 @sender_required
 async def sent_list(sender: Sender) -> Any:
+    sent = await status.sent_messages(sender.id)
     return await render_page(
         "status.html",
         sender=sender,
-        sent=await status.sent_messages(sender.id),
+        sent=sent,
+        history=await history.of_messages(sender.id, [item.message for item in sent]),
         when=lambda moment: format_when(moment, portal().settings.tz),
+        deletion_day=lambda sent_at: retention.deletion_day(sent_at, portal().settings),
         mask_phone=mask_phone,
     )
 
@@ -41,6 +44,9 @@ async def confirmation(sender: Sender, message_id: str) -> Any:
         "sent.html",
         message=message,
         sent_at=format_when(message.sent_at or message.created_at, portal().settings.tz),
+        deletion_day=retention.deletion_day(
+            message.sent_at or message.created_at, portal().settings
+        ),
         format_size=format_size,
         mask_phone=mask_phone,
         receipt=receipts.parse(message.receipt)[0] if message.receipt else None,
@@ -53,7 +59,7 @@ async def download_zip(sender: Sender, message_id: str) -> Any:
     message = await compose.sent_message(sender.id, message_id)
     if message is None:
         return await render_page("not_found.html", status=404)
-    return await downloads.zip_response(message, receipt=message.receipt)
+    return await downloads.zip_response(message, receipt=message.receipt, actor=sender.email)
 
 
 @bp.get("/sent/<message_id>/receipt.json")

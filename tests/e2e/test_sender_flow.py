@@ -10,7 +10,7 @@ import os
 import re
 import struct
 import zipfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -123,9 +123,11 @@ def test_sender_registers_sends_two_attachments_and_saves_exactly_what_was_sent(
 
     # 5. Send: the confirmation page.
     before = format_date(datetime.now(HELSINKI), "long", locale="en")
+    deleted_on = {format_date(datetime.now(HELSINKI) + timedelta(days=30), "long", locale="en")}
     page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_url(re.compile(r"/sent/[0-9a-f-]+$"))
     after = format_date(datetime.now(HELSINKI), "long", locale="en")
+    deleted_on.add(format_date(datetime.now(HELSINKI) + timedelta(days=30), "long", locale="en"))
     confirmation_url = page.url
     expect(page.get_by_role("heading", level=1)).to_have_text("Message sent")
 
@@ -143,6 +145,8 @@ def test_sender_registers_sends_two_attachments_and_saves_exactly_what_was_sent(
     attachments = " ".join(shown["Attachments"].split())
     assert f"{PDF_NAME} 1.2 MB" in attachments, attachments
     assert f"{CSV_NAME} 2.4 kB" in attachments, attachments
+    notice = page.locator("main .panel--notice").inner_text()  # PORTAL_RETENTION_DAYS: 30
+    assert any(f"will be deleted on {day}." in notice for day in deleted_on), notice
     for lang in ("fi", "en"):
         page_in_languages(page, confirmation_url, lang, "the confirmation page", "flow-05-sent")
 

@@ -20,14 +20,24 @@ import contextlib
 import os
 import re
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from portal.api import ObjectNotFound, StorageBackend, StorageError, StorageWriter, hookimpl
+from portal.api import (
+    ObjectNotFound,
+    StorageBackend,
+    StorageError,
+    StorageWriter,
+    StoredItem,
+    hookimpl,
+)
 
 CHUNK = 256 * 1024
 WRITEBACK_EVERY = 4 * 1024 * 1024
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
+#: The unfinished files in ``files/tmp``: a write that has not committed, a resumable upload.
+_PARTIAL = re.compile(r"^([0-9a-f]{16,128})\.(part|upload)$")
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -259,6 +269,52 @@ class LocalStorage(StorageBackend):
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot remove {upload_id}: {exc}") from exc
+
+    # -- the orphan sweep -----------------------------------------------------------------
+
+    async def stale(self, before: datetime) -> AsyncIterator[StoredItem]:
+        cutoff = before.timestamp()
+        for directory in await asyncio.to_thread(self._directories):
+            for item in await asyncio.to_thread(_stale_in, directory, cutoff):
+                yield item
+
+    def _directories(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(path for path in self.root.iterdir() if path.is_dir())
+
+    async def discard(self, item: StoredItem) -> None:
+        if item.partial is None:
+            await self.delete(item.key)
+            return
+        match = _PARTIAL.match(item.partial)
+        if match is None or match.group(1) != item.key:
+            raise StorageError(f"not an unfinished file of {item.key}: {item.partial!r}")
+        try:
+            (self.root / "tmp" / item.partial).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot remove {item.partial}: {exc}") from exc
+
+
+def _stale_in(directory: Path, cutoff: float) -> list[StoredItem]:
+    """The files of one directory (``files/ab`` or ``files/tmp``) unchanged since ``cutoff``."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if directory.name == "tmp":
+                match = _PARTIAL.match(entry.name)
+                key, partial = (match.group(1), entry.name) if match else (None, None)
+            else:
+                key, partial = (entry.name, None) if _KEY.match(entry.name) else (None, None)
+            if key is None:
+                continue
+            try:
+                modified = entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue  # committed, finished or deleted while we looked
+            if modified < cutoff:
+                found.append(StoredItem(key, datetime.fromtimestamp(modified, UTC), partial))
+    return found
 
 
 @hookimpl

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,6 +35,7 @@ from portal.api import (
     StorageBackend,
     StorageError,
     StorageWriter,
+    StoredItem,
     hookimpl,
 )
 
@@ -350,6 +352,59 @@ class S3Storage(StorageBackend):
             raise StorageError(f"S3 abort of the upload of {key}: {exc}") from exc
         except self.failures as exc:
             raise StorageError(f"S3 abort of the upload of {key}: {exc}") from exc
+
+    # -- the orphan sweep -------------------------------------------------------------------
+
+    async def stale(self, before: datetime) -> AsyncIterator[StoredItem]:
+        try:
+            async for item in self._stale_objects(before):
+                yield item
+            async for item in self._stale_uploads(before):
+                yield item
+        except self.failures as exc:
+            raise StorageError(f"S3 listing of {self.where}: {exc}") from exc
+
+    def _own_key(self, object_key: str) -> str | None:
+        key = object_key[len(self.prefix) :]
+        return key if object_key.startswith(self.prefix) and _KEY.match(key) else None
+
+    async def _stale_objects(self, before: datetime) -> AsyncIterator[StoredItem]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        async for page in pages:
+            for entry in page.get("Contents", []):
+                key = self._own_key(entry["Key"])
+                if key is not None and entry["LastModified"] < before:
+                    yield StoredItem(key, entry["LastModified"])
+
+    async def _stale_uploads(self, before: datetime) -> AsyncIterator[StoredItem]:
+        """Multipart uploads (resumable ones and large writes) with no part since ``before``.
+        A completed multipart object's ``LastModified`` is when its upload began, so an
+        upload's age is its newest part's, not its start's."""
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        async for page in pages:
+            for upload in page.get("Uploads", []):
+                key = self._own_key(upload["Key"])
+                if key is None or upload["Initiated"] >= before:
+                    continue
+                newest = await self._newest_part(upload["Key"], upload["UploadId"])
+                modified = max(upload["Initiated"], newest or upload["Initiated"])
+                if modified < before:
+                    yield StoredItem(key, modified, partial=upload["UploadId"])
+
+    async def _newest_part(self, object_key: str, upload_id: str) -> datetime | None:
+        newest: datetime | None = None
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=object_key, UploadId=upload_id
+        )
+        async for page in pages:
+            for part in page.get("Parts", []):
+                if newest is None or part["LastModified"] > newest:
+                    newest = part["LastModified"]
+        return newest
 
 
 @hookimpl
