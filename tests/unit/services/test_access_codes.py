@@ -81,6 +81,16 @@ async def sms_items() -> int:
     return await OutboxItem.filter(channel=Channel.SMS).count()
 
 
+async def all_sms_delivered() -> None:
+    """Wait until the app's worker delivered every SMS: a PIN's validity starts then, so a
+    test that moves the clock past it must not overtake the delivery."""
+
+    async def none_waiting() -> bool:
+        return not await OutboxItem.filter(channel=Channel.SMS, sent_at__isnull=True).exists()
+
+    assert await eventually(none_waiting, timeout=30), "an SMS was not delivered"
+
+
 @pytest.fixture
 async def token(client, sign_in) -> str:
     """The personal link token of a phone-verified recipient of a message just sent."""
@@ -201,6 +211,7 @@ async def test_pin_still_opens_just_before_ten_minutes(pins, moved_clock):
 async def test_expired_pin_is_refused_with_400_and_not_counted_as_a_try(pins, moved_clock):
     await pins.start()
     pin = await pins.pin()
+    await all_sms_delivered()  # the gateway has it; its validity starts once that is recorded
     moved_clock.advance(minutes=10, seconds=1)
 
     outcome = await pins.answer(pin)
@@ -353,6 +364,7 @@ async def test_daily_limit_refuses_the_eleventh_pin_with_429(pins, moved_clock):
 
     assert refused.step is Step.REFUSED and refused.problem is Problem.LIMIT
     assert "today" in refused.error
+    await all_sms_delivered()
     moved_clock.advance(minutes=11)  # the last PIN expired: Open message would send one
     assert (await pins.start()).step is Step.REFUSED
     assert await sms_items() == 10
@@ -371,6 +383,7 @@ async def test_start_sends_no_second_sms_while_a_pin_can_be_used(pins, moved_clo
     assert not again.error
     assert await sms_items() == 1
 
+    await all_sms_delivered()
     moved_clock.advance(minutes=10, seconds=1)
     await pins.start()
 
