@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 FORM_BODY_LIMIT = 1 * MB  # bodies of ordinary (non-upload) forms
 CLEANUP_SECONDS = 600  # how often expired drafts, uploads and sessions are looked for
+STOP_WAIT_SECONDS = 10  # how long stopping waits for the background tasks to end
 _SAME_SITE_PATH = re.compile(r"/(?:[^/\\\s]|$)")  # "/" or "/x", never "//" or "/\\"
 
 
@@ -235,8 +235,14 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
     async def stop() -> None:
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # A cancelled task first ends the database step it is in (atomic.to_the_end).
+            ended, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT_SECONDS)
+            for task in stuck:
+                log.error("stopping: %s did not end within %d s", task, STOP_WAIT_SECONDS)
+            for task in ended:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("stopping: %s had failed", task, exc_info=task.exception())
         tasks.clear()
         for provider in providers.all():
             await provider.close()

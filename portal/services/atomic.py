@@ -15,13 +15,20 @@ Two mechanisms, chosen per rule:
   SQLite the first write takes the database's write lock (other processes wait up to
   ``busy_timeout``) and, being the first statement, the transaction reads the newest data.
   Nothing slow (storage, the network) may happen inside: the lock is held until the end.
+
+A background task's transaction that records something already done (a mail delivered, a
+message purged) runs :func:`to_the_end`: stopping the server cancels the task, and a
+transaction cancelled half-way would lose the record (the mail would go again) and, on
+asyncpg, can leave its connection in use so that closing the pool waits for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -30,6 +37,8 @@ from portal.models import Guard
 from portal.services import clock
 
 GUARD_KEEP = timedelta(days=2)
+
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -54,3 +63,16 @@ async def _take(key: str) -> None:
 async def sweep_guards() -> int:
     """Delete guard rows nobody took for two days (they hold no state, only a lock)."""
     return await Guard.filter(touched_at__lt=clock.now() - GUARD_KEEP).delete()
+
+
+async def to_the_end(step: Coroutine[Any, Any, T]) -> T:
+    """Run ``step`` (a short database step) to its end even if the caller is cancelled
+    meanwhile; the cancellation reaches the caller once the step has ended."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            with contextlib.suppress(Exception):
+                await task
+        raise

@@ -49,7 +49,7 @@ from tortoise.transactions import in_transaction
 from portal.context import portal
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
-from portal.services import audit, clock
+from portal.services import atomic, audit, clock
 from portal.services.sealing import Sealer, SealError
 from portal.sms.base import SmsGateway
 
@@ -229,13 +229,9 @@ async def _record(item: OutboxItem, *, ended: bool | None = None, **changes: obj
     """Write the outcome of this worker's delivery and release its claim, but only while the
     claim is still this worker's: one that expired may be another worker's now. ``ended``
     (True delivered, False failed for good) also goes to the audit trail, in the same
-    transaction, when the item belongs to a message."""
-    async with in_transaction():
-        recorded = await OutboxItem.filter(id=item.id, claim_token=item.claim_token).update(
-            claimed_until=None, claim_token=None, **changes
-        )
-        if recorded and ended is not None:
-            await audit.record_delivery(item, delivered=ended)
+    transaction, when the item belongs to a message. A cancellation (the server stopping)
+    waits until it is recorded: the delivery happened."""
+    recorded = await atomic.to_the_end(_write_outcome(item, ended, changes))
     if not recorded:
         log.warning(
             "outbox item %s (%s to %s): the claim expired during delivery; another worker"
@@ -245,6 +241,16 @@ async def _record(item: OutboxItem, *, ended: bool | None = None, **changes: obj
             item.to_address,
         )
     return bool(recorded)
+
+
+async def _write_outcome(item: OutboxItem, ended: bool | None, changes: dict[str, object]) -> int:
+    async with in_transaction():
+        recorded = await OutboxItem.filter(id=item.id, claim_token=item.claim_token).update(
+            claimed_until=None, claim_token=None, **changes
+        )
+        if recorded and ended is not None:
+            await audit.record_delivery(item, delivered=ended)
+    return recorded
 
 
 async def deliver(

@@ -44,7 +44,7 @@ from portal.models import (
     SenderLink,
     Upload,
 )
-from portal.services import audit, clock, outbox_admin, retention
+from portal.services import atomic, audit, clock, outbox_admin, retention
 from portal.storage.base import StorageBackend, StoredItem
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ async def purge_messages(storage: StorageBackend, sent_before: datetime) -> int:
     due = await _due_messages(sent_before).values_list("id", "sender_id")
     count = 0
     for message_id, sender_id in due:
-        keys = await _delete_message(message_id, sender_id)
+        keys = await atomic.to_the_end(_delete_message(message_id, sender_id))
         if keys is None:
             continue  # another process purged it first
         count += 1

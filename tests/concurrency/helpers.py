@@ -56,20 +56,46 @@ class Database:
         assert len(rows) == 1, f"{query}: expected one row, got {rows}"
         return rows[0][0]
 
+    async def execute(self, query: str, *params: Any) -> int:
+        """Run one writing statement and commit it (a test setting the scene, say moving a
+        message's ``sent_at`` back); return how many rows it changed."""
+        if self.url.startswith("postgres"):
+            status = await self._postgres(query, params, write=True)
+            return int(str(status).rsplit(" ", 1)[-1])
+        return await asyncio.to_thread(self._sqlite_write, query, params)
+
     def _sqlite(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with contextlib.closing(sqlite3.connect(self.sqlite_path, timeout=30)) as conn:
             return conn.execute(query, tuple(params)).fetchall()
 
-    async def _postgres(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _sqlite_write(self, query: str, params: Sequence[Any]) -> int:
+        with contextlib.closing(sqlite3.connect(self.sqlite_path, timeout=30)) as conn, conn:
+            return conn.execute(query, tuple(params)).rowcount
+
+    async def _postgres(self, query: str, params: Sequence[Any], write: bool = False) -> Any:
         import asyncpg
 
         numbered = iter(range(1, 1000))
         query = re.sub(r"\?", lambda _: f"${next(numbered)}", query)
         conn = await asyncpg.connect(self.url.replace("postgres://", "postgresql://", 1))
         try:
+            if write:
+                return await conn.execute(query, *params)  # autocommit: "UPDATE 12"
             return [tuple(row) for row in await conn.fetch(query, *params)]
         finally:
             await conn.close()
+
+
+async def audit_events(db: Database, message_id: Any) -> Counter[str]:
+    """How many events of each kind the audit trail holds for the message ``message_id``."""
+    rows = await db.rows(
+        "SELECT event, count(*) FROM audit_event WHERE message_id = ? GROUP BY event", message_id
+    )
+    return Counter({str(event): int(count) for event, count in rows})
+
+
+async def message_of_recipient(db: Database, recipient_id: int) -> Any:
+    return await db.value("SELECT message_id FROM recipient WHERE id = ?", recipient_id)
 
 
 def moment(value: Any) -> datetime:

@@ -15,7 +15,17 @@ import httpx
 
 from portal.testing import new_recipient
 
-from .helpers import BURST, Browser, MiB, Site, at_once, moment, no_server_errors, statuses
+from .helpers import (
+    BURST,
+    Browser,
+    MiB,
+    Site,
+    at_once,
+    audit_events,
+    moment,
+    no_server_errors,
+    statuses,
+)
 
 LIMIT = 5 * MiB
 QUOTA = 6 * MiB
@@ -163,6 +173,11 @@ async def test_parallel_sends_of_one_draft_make_exactly_one_message(
     await asyncio.to_thread(site.mail.wait_for, recipient)
     await asyncio.sleep(SETTLE)
     assert len(site.mail.to(recipient)) == 1, "one notification per recipient"
+    receipts = [m for m in site.mail.to(address) if "BEGIN SINETTI RECEIPT" in m.text()]
+    assert len(receipts) == 1, f"{len(receipts)} signed receipts were mailed to the sender"
+    events = await audit_events(site.db, message_id)
+    # Sent once; delivered: the recipient's notification and the sender's receipt.
+    assert (events["sent"], events["notification_delivered"]) == (1, 2), events
 
 
 RACE_FILE = 64 * 1024

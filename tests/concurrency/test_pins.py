@@ -21,6 +21,8 @@ from .helpers import (
     Browser,
     Site,
     at_once,
+    audit_events,
+    message_of_recipient,
     moment,
     new_phone,
     no_server_errors,
@@ -132,6 +134,9 @@ async def test_parallel_pin_guesses_never_count_more_than_max_tries_and_never_op
     assert statuses(answers) == {403: BURST}
     failed, locked, opened = await _recipient_state(site, message)
     assert locked and not opened and failed <= MAX_TRIES
+    # The trail: each counted wrong guess once, the lock once (the sender is told once).
+    events = await audit_events(site.db, await message_of_recipient(site.db, message.recipient_id))
+    assert (events["pin_failed"], events["pin_locked"], events["opened"]) == (failed, 1, 0), events
 
     # The right PIN among a burst of wrong ones: it opens, or the lock came first; never both.
     message = await _pin_message(site, sender)
@@ -155,6 +160,8 @@ async def test_parallel_pin_guesses_never_count_more_than_max_tries_and_never_op
         assert right == 303 and not locked
     else:
         assert right == 403 and locked, f"the right PIN got {right}, locked={locked}"
+    events = await audit_events(site.db, await message_of_recipient(site.db, message.recipient_id))
+    assert (events["pin_locked"], events["opened"]) == (int(locked), int(opened)), events
 
 
 async def test_parallel_open_message_sends_exactly_one_pin(
@@ -180,6 +187,8 @@ async def test_parallel_open_message_sends_exactly_one_pin(
     assert queued == 1
     await site.sms_to(message.phone)
     assert await _sms_count(site, message) == 1
+    events = await audit_events(site.db, await message_of_recipient(site.db, message.recipient_id))
+    assert events["pin_sent"] == 1, events
 
 
 async def _resend_burst(browsers: list[Browser], tokens: list[str], message: PinMessage) -> list:

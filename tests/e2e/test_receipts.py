@@ -42,7 +42,7 @@ def test_confirmation_page_shows_a_receipt_that_verifies_and_matches_the_mailed_
     expect(section).to_contain_text("anyone can check it with the portal's public key")
     fingerprint = section.locator(".checksum").inner_text()
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", fingerprint), fingerprint
-    for lang in ("fi", "en"):
+    for lang in ("fi", "sv", "en"):
         page_in_languages(page, confirmation, lang, "the confirmation page", "receipt-01-sent")
 
     # The download is the signed receipt; the published key confirms it.

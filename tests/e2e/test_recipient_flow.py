@@ -190,7 +190,7 @@ def test_recipients_open_download_get_locked_and_reply_and_the_sender_sees_it_al
     reader.get_by_role("button", name="Open message", exact=True).click()
     expect(reader).to_have_url(links[plain])
     expect(reader.get_by_role("heading", level=1)).to_have_text(SUBJECT)
-    for lang in ("fi", "en"):
+    for lang in ("fi", "sv", "en"):
         page_in_languages(reader, links[plain], lang, "the message", "recipient-02-message")
     message = reader.locator("main")
     for shown in (sender, plain, secure, *BODY.splitlines(), *SIGNATURE.splitlines()):
@@ -363,8 +363,17 @@ def test_recipients_open_download_get_locked_and_reply_and_the_sender_sees_it_al
         re.compile(rf"^\s*Opened {re.escape(today)}[\s\S]*Locked: too many wrong codes\s*$")
     )
     expect(page.locator("tr", has_text=secure)).to_contain_text(masked)
-    for lang in ("fi", "en"):
+    for lang in ("fi", "sv", "en"):
         page_in_languages(page, "/sent", lang, "the status page", "recipient-10-status")
+    # Its history, opened by keyboard: the story's events, named, with no content.
+    history = page.locator("details.history")
+    history.locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(history).to_have_attribute("open", "")
+    expect(history).to_contain_text(f"Opened by {plain}")
+    expect(history).to_contain_text(f"The link of {secure} was locked after too many wrong PINs")
+    expect(history).not_to_contain_text("pyydämme lausuntoa")  # never the message text
+    check_this_page(page, "the status page with its history open", "recipient-11-history")
 
     # Nothing more went out than the story asked for.
     assert len(mail.wait_for_subject(sender, "Read receipt")) == 2, subjects_to(mail, sender)

@@ -247,3 +247,14 @@ async def newest_pin(client: Any, phone: str, count: int = 1, length: int = 6) -
     codes = re.findall(rf"(?<!\d)\d{{{length}}}(?!\d)", texts[-1])
     assert len(codes) == 1, texts[-1]
     return str(codes[0])
+
+
+async def all_sms_delivered() -> None:
+    """Wait until the app's worker delivered every SMS and recorded it: a PIN's validity
+    starts then, and until then its page says the code is on its way."""
+    from portal.models import Channel, OutboxItem
+
+    async def none_waiting() -> bool:
+        return not await OutboxItem.filter(channel=Channel.SMS, sent_at__isnull=True).exists()
+
+    assert await eventually(none_waiting, timeout=30), "an SMS was not delivered"

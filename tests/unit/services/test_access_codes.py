@@ -19,6 +19,7 @@ from portal.testing import builtin_plugins, csrf_from
 from portal.verification.base import CodePolicy, Outcome, Problem, Step
 
 from ..helpers import (
+    all_sms_delivered,
     delivered_sms,
     eventually,
     newest_link,
@@ -79,16 +80,6 @@ class Pins:
 
 async def sms_items() -> int:
     return await OutboxItem.filter(channel=Channel.SMS).count()
-
-
-async def all_sms_delivered() -> None:
-    """Wait until the app's worker delivered every SMS: a PIN's validity starts then, so a
-    test that moves the clock past it must not overtake the delivery."""
-
-    async def none_waiting() -> bool:
-        return not await OutboxItem.filter(channel=Channel.SMS, sent_at__isnull=True).exists()
-
-    assert await eventually(none_waiting, timeout=30), "an SMS was not delivered"
 
 
 @pytest.fixture

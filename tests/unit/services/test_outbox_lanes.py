@@ -18,7 +18,7 @@ from portal.config import load_settings
 from portal.context import portal
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
-from portal.services import clock, outbox, outbox_lanes
+from portal.services import audit, clock, outbox, outbox_lanes
 from portal.sms.base import SmsGateway
 from portal.testing import SmsGatewayServer
 
@@ -261,3 +261,31 @@ async def test_claiming_no_items_claims_none(database):
 
     assert await outbox.claim_due(list(Channel), 0, outbox.claim_time(30)) == []
     assert (await OutboxItem.get()).claimed_until is None
+
+
+async def test_stopping_the_worker_while_it_records_a_delivery_waits_and_records_it(
+    database, monkeypatch
+):
+    # The delivery happened: losing its record would send the mail again after a restart.
+    recording, go_on = asyncio.Event(), asyncio.Event()
+    record_delivery = audit.record_delivery
+
+    async def slow_record_delivery(item: OutboxItem, delivered: bool) -> object:
+        recording.set()
+        await go_on.wait()
+        return await record_delivery(item, delivered=delivered)
+
+    monkeypatch.setattr(audit, "record_delivery", slow_record_delivery)
+    await outbox.enqueue_mail(OutgoingMail("ville@valtori.fi", "Aihe", "t"))
+    transport = RecordingMail()
+    async with running_worker(transport, RecordingSms()) as worker:
+        await asyncio.wait_for(recording.wait(), timeout=30)
+        worker.cancel()
+        stopped, _ = await asyncio.wait({worker}, timeout=0.5)
+        assert not stopped, "the worker stopped in the middle of recording a delivery"
+        go_on.set()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+
+    item = await OutboxItem.get()
+    assert (item.status, item.claim_token, len(transport.sent)) == (OutboxStatus.SENT, None, 1)

@@ -17,6 +17,7 @@ from portal.services.files import format_size
 from portal.testing import csrf_from
 
 from ..helpers import (
+    all_sms_delivered,
     delivered_sms,
     eventually,
     newest_link,
@@ -346,6 +347,7 @@ async def test_sms_pin_full_flow(reader, sent):
     opened = await press_open(reader, sent.phone)
     assert opened.status_code == 303
     assert urlsplit(opened.headers["Location"]).path == f"{sent.phone}/code"
+    await all_sms_delivered()  # until then the page says the code is on its way
     code_page = await reader.get(f"{sent.phone}/code")
     assert code_page.status_code == 200
     html = await page_text(code_page)
