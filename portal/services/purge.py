@@ -153,9 +153,13 @@ async def purge_messages(storage: StorageBackend, sent_before: datetime) -> int:
 
 async def _delete_message(message_id: uuid.UUID, sender_id: int) -> list[str] | None:
     """Delete one message's rows (recipients, codes, attachments go with it) and record it;
-    return the keys of its stored files, or None when it was gone already."""
+    return the keys of its stored files, or None when it was gone already.
+
+    The keys are read before the transaction (a sent message's attachments never change), so
+    that its first statement is the write: on SQLite a transaction that read first cannot
+    write once another process committed meanwhile ("database is locked", at once)."""
+    keys = await Attachment.filter(message_id=message_id).values_list("storage_key", flat=True)
     async with in_transaction():
-        keys = await Attachment.filter(message_id=message_id).values_list("storage_key", flat=True)
         if not await Message.filter(id=message_id, status=MessageStatus.SENT).delete():
             return None
         await audit.record(
