@@ -1,0 +1,183 @@
+"""The format of an encrypted stored file: AES-256-GCM in fixed-size segments.
+
+A stored file is a header and the plaintext cut into segments of ``SEGMENT`` bytes (the last
+one shorter, or empty for an empty file), each encrypted on its own with a 16-byte tag::
+
+    header   = b"SNS1" | salt (16 bytes) | nonce prefix (7 bytes)
+    key      = HKDF-SHA256(data key, salt, info = b"sinetti segments 1" | context)
+    nonce_i  = nonce prefix | i as 4 bytes big-endian | 1 if segment i is the last, else 0
+    segment_i = AES-256-GCM(key, nonce_i, plaintext_i)     (ciphertext and tag)
+
+This is the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár 2015) as age and Tink's
+streaming AEAD use it: the segment's index and the last-segment flag are in its nonce, so a
+segment moved to another place, segments reordered, or a file cut after a whole segment all
+fail to decrypt; the random salt gives every file a key of its own, and ``context`` (the
+file's storage key) binds the file to its name, so two files of one message cannot be
+swapped. Any byte range of the plaintext can be read by decrypting only the segments that
+hold it (:func:`cipher_span`), which is what an HTTP Range request needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+from collections.abc import AsyncIterable, AsyncIterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MAGIC = b"SNS1"
+SALT = 16
+NONCE_PREFIX = 7
+HEADER = len(MAGIC) + SALT + NONCE_PREFIX
+SEGMENT = 64 * 1024  # plaintext bytes per segment
+TAG = 16
+KEY = 32  # AES-256
+_INFO = b"sinetti segments 1"
+
+
+class Tampered(ValueError):
+    """The stored bytes are not what was encrypted: changed, cut, reordered or swapped."""
+
+
+def cipher_size(plain_size: int) -> int:
+    """The stored size of a file of ``plain_size`` bytes."""
+    segments = max(1, -(-plain_size // SEGMENT))
+    return HEADER + plain_size + segments * TAG
+
+
+def plain_size(stored_size: int) -> int:
+    """The plaintext size of a stored file of ``stored_size`` bytes (:func:`cipher_size`
+    inverted); a size no encryption can give raises :class:`Tampered`."""
+    full, rest = divmod(stored_size - HEADER, SEGMENT + TAG)
+    # The last segment is the ``rest`` (at least a tag), or a whole one when nothing is left.
+    size = full * SEGMENT + (rest - TAG if rest else 0)
+    if stored_size < HEADER + TAG or 0 < rest < TAG or cipher_size(size) != stored_size:
+        raise Tampered(f"a stored file of {stored_size} bytes cannot be an encrypted one")
+    return size
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    """Where plaintext bytes ``start``..``end`` (exclusive) lie in the stored file: the stored
+    bytes ``stored_start``..``stored_end`` (exclusive) hold segments ``first``..``last``."""
+
+    first: int
+    last: int
+    stored_start: int
+    stored_end: int
+    skip: int  # plaintext bytes of segment ``first`` before ``start``
+    length: int  # plaintext bytes wanted
+
+
+def cipher_span(start: int, end: int, size: int) -> Span:
+    """The segments that hold plaintext ``start``..``end`` (exclusive) of a file of ``size``."""
+    if not 0 <= start <= end <= size:
+        raise ValueError(f"range {start}..{end} is not within 0..{size}")
+    last_segment = max(0, -(-size // SEGMENT) - 1)
+    first = min(start // SEGMENT, last_segment)
+    last = min(max(end - 1, start) // SEGMENT, last_segment)
+    stored_end = min(HEADER + (last + 1) * (SEGMENT + TAG), cipher_size(size))
+    return Span(
+        first=first,
+        last=last,
+        stored_start=HEADER + first * (SEGMENT + TAG),
+        stored_end=stored_end,
+        skip=start - first * SEGMENT,
+        length=end - start,
+    )
+
+
+def _derive(data_key: bytes, salt: bytes, context: bytes) -> AESGCM:
+    if len(data_key) != KEY:
+        raise ValueError("the data key must be 32 bytes")
+    key = HKDF(algorithm=hashes.SHA256(), length=KEY, salt=salt, info=_INFO + context)
+    return AESGCM(key.derive(data_key))
+
+
+def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
+    return prefix + struct.pack(">IB", index, 1 if last else 0)
+
+
+class Sealer:
+    """Encrypts one file: its :attr:`header`, then each segment by its index."""
+
+    def __init__(self, data_key: bytes, context: bytes, header: bytes | None = None) -> None:
+        self.header = header or MAGIC + os.urandom(SALT) + os.urandom(NONCE_PREFIX)
+        salt, self._prefix = _parse_header(self.header)
+        self._aead = _derive(data_key, salt, context)
+
+    def seal(self, index: int, plaintext: bytes, last: bool) -> bytes:
+        if len(plaintext) > SEGMENT or (not last and len(plaintext) != SEGMENT):
+            raise ValueError("every segment but the last is exactly SEGMENT bytes")
+        return self._aead.encrypt(_nonce(self._prefix, index, last), plaintext, None)
+
+    async def stream(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """The whole stored file for the plaintext ``chunks`` (of any sizes): the header, then
+        each segment as soon as the next byte shows it is not the last."""
+        yield self.header
+        index, pending = 0, bytearray()
+        async for chunk in chunks:
+            pending += chunk
+            while len(pending) > SEGMENT:  # more follows: this segment is not the last
+                yield self.seal(index, bytes(pending[:SEGMENT]), last=False)
+                del pending[:SEGMENT]
+                index += 1
+        yield self.seal(index, bytes(pending), last=True)
+
+
+class Opener:
+    """Decrypts the segments of one stored file, given its header."""
+
+    def __init__(self, data_key: bytes, context: bytes, header: bytes) -> None:
+        salt, self._prefix = _parse_header(header)
+        self._aead = _derive(data_key, salt, context)
+
+    def open(self, index: int, sealed: bytes, last: bool) -> bytes:
+        try:
+            return self._aead.decrypt(_nonce(self._prefix, index, last), sealed, None)
+        except InvalidTag:
+            raise Tampered(f"segment {index} does not decrypt") from None
+
+    async def stream(
+        self, stored: AsyncIterable[bytes], span: Span, size: int
+    ) -> AsyncIterator[bytes]:
+        """The wanted plaintext of ``span`` from ``stored``: the stored bytes
+        ``span.stored_start``..``span.stored_end`` (in chunks of any sizes) of a file whose
+        plaintext is ``size`` bytes long."""
+        last_segment = max(0, -(-size // SEGMENT) - 1)
+        index, pending = span.first, bytearray()
+        skip, wanted = span.skip, span.length
+
+        def take(plaintext: bytes) -> bytes:
+            nonlocal skip, wanted
+            part = plaintext[skip : skip + wanted]
+            skip, wanted = 0, wanted - len(part)
+            return part
+
+        async for chunk in stored:
+            pending += chunk
+            while index < last_segment and len(pending) >= SEGMENT + TAG:
+                part = take(self.open(index, bytes(pending[: SEGMENT + TAG]), last=False))
+                del pending[: SEGMENT + TAG]
+                index += 1
+                if part:
+                    yield part
+        if index <= span.last:
+            if index != last_segment:
+                raise Tampered("the stored file ends before its last segment")
+            part = take(self.open(index, bytes(pending), last=True))
+            pending.clear()
+            if part:
+                yield part
+        if pending or wanted:
+            raise Tampered("the stored file is longer or shorter than its segments")
+
+
+def _parse_header(header: bytes) -> tuple[bytes, bytes]:
+    if len(header) != HEADER or not header.startswith(MAGIC):
+        raise Tampered("not an encrypted file of this format")
+    return header[len(MAGIC) : len(MAGIC) + SALT], header[len(MAGIC) + SALT :]
