@@ -1,7 +1,9 @@
 """Guards of portal.services.access_codes that mutation testing found unguarded: the lock read
 inside the recipient's guard (not from a stale object, never another recipient's), the exact
 expiry and resend instants, the try that locks, the resend cooldown after a used code and the
-strength of a new code. Each test fails when its guard is dropped or moved by one."""
+strength of a new code, the daily limit, and the texts the pages show (in English: a changed
+msgid is not found in the catalog and shows as it is). Each test fails when its guard is
+dropped or moved by one."""
 
 from __future__ import annotations
 
@@ -316,3 +318,73 @@ def test_new_codes_use_the_whole_range_of_their_digits():
     # Two hundred draws below 500000 would happen once in 2**200 runs.
     assert max(int(code) for code in codes) >= 500_000
     assert len(set(codes)) > 150
+
+
+# -- what the pages say (the msgid is the catalog's key: a changed one shows untranslated) ------
+
+
+async def test_the_page_before_any_pin_starts_over(readers):
+    a, _b = readers
+
+    assert (await a.call("show")).step is Step.START_OVER
+
+
+async def test_an_empty_answer_asks_for_the_code_and_counts_no_try(readers):
+    a, _b = readers
+    await a.call("start", "fi")
+
+    outcome = await a.call("answer", " - ")
+
+    assert (outcome.problem, outcome.error) == (Problem.INVALID, "Enter the code.")
+    assert (await a.fresh()).failed_attempts == 0
+
+
+async def test_wrong_answers_say_how_many_tries_are_left(readers):
+    a, _b = readers
+    await a.call("start", "fi")
+
+    errors = [(await a.call("answer", "999999")).error for _ in range(4)]
+
+    assert errors[0] == "The code is wrong. You have 4 tries left."
+    assert errors[-1] == "The code is wrong. You have 1 try left."
+
+
+async def test_an_expired_pin_says_so_in_full(readers, frozen, known_pins):
+    a, _b = readers
+    await a.call("start", "fi")
+    await delivered(a)
+    frozen.advance(minutes=10)
+
+    outcome = await a.call("answer", known_pins[0])
+
+    assert outcome.error == "The code has expired. Ask for a new one with the button below."
+
+
+async def test_resend_a_second_early_says_one_second(readers, frozen):
+    a, _b = readers
+    await a.call("start", "fi")
+    frozen.advance(seconds=59, microseconds=500_000)
+
+    refused = await a.call("resend", "fi")
+
+    assert refused.error == "You can ask for a new code in 1 second."
+
+
+async def test_the_daily_limit_refuses_the_next_pin_and_says_so(readers, frozen, monkeypatch):
+    a, _b = readers
+    monkeypatch.setattr(access_codes, "new_code", lambda length: "1" * length)
+    daily_limit = 10
+    await a.call("start", "fi")
+    for _ in range(daily_limit - 1):
+        frozen.advance(seconds=60)
+        assert (await a.call("resend", "fi")).problem is Problem.NONE
+    frozen.advance(seconds=60)
+
+    refused = await a.call("resend", "fi")
+
+    assert (refused.step, refused.problem) == (Step.REFUSED, Problem.LIMIT)
+    assert refused.error == (
+        "Too many codes have been requested for this message today. Try again tomorrow, "
+        "or contact the sender."
+    )
+    assert await a.codes() == daily_limit

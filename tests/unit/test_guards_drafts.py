@@ -1,18 +1,22 @@
 """Guards of portal.services.drafts that mutation testing found unguarded: the room check of
 :func:`drafts.ensure_room` counts the draft's own sender's drafts (not everybody's, not
 nobody's), a size that fills a limit exactly fits and one byte more does not, and only unsent
-drafts expire. The drafts hold their bytes as ``inflight_bytes`` (what a body being received
-reserves), which both limits count."""
+drafts expire. :func:`drafts.find` returns only the sender's own unsent draft of that id, the
+room shown counts the draft's own bytes and the sender's other unsent drafts (not sent
+messages), and a body too big for the sender's limit alone is refused by that limit. The drafts
+hold their bytes as ``inflight_bytes`` (what a body being received reserves), which both limits
+count."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from portal.models import Guard, Message, MessageStatus, Sender
+from portal.models import Attachment, Guard, Message, MessageStatus, Sender
 from portal.services import clock, drafts
 
 MESSAGE_LIMIT = 1000
@@ -238,3 +242,100 @@ async def test_a_body_of_unknown_length_reserves_nothing_when_no_room_is_left(se
 
     assert reservation.size == 0
     assert await inflight(draft) == MESSAGE_LIMIT
+
+
+async def test_a_body_too_big_only_for_the_senders_limit_is_refused_by_that_limit(
+    settings, senders
+):
+    liisa, _pekka = senders
+    await draft_of(liisa, held=900)  # 600 bytes left under her limit
+    draft = await draft_of(liisa)  # empty: the whole message limit left
+
+    with pytest.raises(drafts.NoRoom) as refused:
+        # Exactly the message limit: too big for her limit only.
+        await drafts.reserve(settings, liisa.id, str(draft.id), "fi", MESSAGE_LIMIT, 0)
+
+    assert refused.value.limit == "sender"
+    assert await inflight(draft) == 0
+
+
+# -- finding a draft for display ---------------------------------------------------------------
+
+
+async def test_find_does_not_return_another_draft_of_the_sender_for_an_unknown_id(senders):
+    liisa, _pekka = senders
+    own = await draft_of(liisa)
+
+    assert await drafts.find(liisa.id, str(uuid.uuid4())) is None
+    found = await drafts.find(liisa.id, str(own.id))
+    assert found is not None and found.id == own.id
+
+
+async def test_find_does_not_return_another_senders_draft(senders):
+    liisa, pekka = senders
+    theirs = await draft_of(pekka)
+
+    assert await drafts.find(liisa.id, str(theirs.id)) is None
+
+
+async def test_find_does_not_return_a_sent_message_as_a_draft(senders):
+    liisa, _pekka = senders
+    sent = await draft_of(liisa, status=MessageStatus.SENT)
+
+    assert await drafts.find(liisa.id, str(sent.id)) is None
+
+
+# -- the room shown and checked ----------------------------------------------------------------
+
+
+async def attach(message: Message, size: int) -> None:
+    await Attachment.create(
+        message=message,
+        filename="liite.pdf",
+        storage_key=uuid.uuid4().hex,
+        size=size,
+        crc32=0,
+        sha256="0" * 64,
+    )
+
+
+async def test_a_sender_without_drafts_has_the_whole_message_limit_of_room(settings, senders):
+    liisa, pekka = senders
+    await draft_of(pekka, held=900)
+
+    assert await drafts.held_by(None) == 0
+    assert await drafts.room(settings, liisa.id, None) == MESSAGE_LIMIT
+
+
+async def test_a_sender_without_drafts_has_the_whole_sender_limit_when_it_is_the_smaller(
+    settings, senders
+):
+    liisa, _pekka = senders
+    smaller = dataclasses.replace(settings, max_draft_bytes_per_sender=MESSAGE_LIMIT - 200)
+
+    assert await drafts.room(smaller, liisa.id, None) == MESSAGE_LIMIT - 200
+
+
+async def test_room_counts_the_bytes_the_draft_itself_holds(settings, senders):
+    liisa, _pekka = senders
+    draft = await draft_of(liisa, held=400)
+
+    assert await drafts.room(settings, liisa.id, draft) == MESSAGE_LIMIT - 400
+
+
+async def test_room_counts_the_senders_other_drafts(settings, senders):
+    liisa, _pekka = senders
+    await draft_of(liisa, held=900)
+    draft = await draft_of(liisa)
+
+    assert await drafts.room(settings, liisa.id, draft) == SENDER_LIMIT - 900
+
+
+async def test_the_files_of_sent_messages_do_not_count_against_the_sender_limit(settings, senders):
+    liisa, _pekka = senders
+    sent = await draft_of(liisa, status=MessageStatus.SENT)
+    await attach(sent, 900)
+    draft = await draft_of(liisa)
+
+    await drafts.ensure_room(settings, draft, MESSAGE_LIMIT)  # no NoRoom
+    assert await drafts.room(settings, liisa.id, draft) == MESSAGE_LIMIT
