@@ -258,3 +258,32 @@ async def all_sms_delivered() -> None:
         return not await OutboxItem.filter(channel=Channel.SMS, sent_at__isnull=True).exists()
 
     assert await eventually(none_waiting, timeout=30), "an SMS was not delivered"
+
+
+async def mail_content(app: Any, item: Any) -> tuple[str, str]:
+    """The text and html of the outbox mail ``item``: opened while it waits, else as the
+    development mailbox received it (the outbox clears a mail's content once it is delivered,
+    and the app's worker may deliver it before the test reads it)."""
+    from sinetti_devbox import read_mailbox
+
+    from portal.models import OutboxItem
+    from portal.services.outbox import opened_html, opened_text
+
+    settings = app.extensions["sinetti"].settings
+
+    async def found() -> tuple[str, str] | None:
+        fresh = await OutboxItem.get(id=item.id)
+        if fresh.text:
+            key = settings.secret_key
+            return opened_text(fresh, key), opened_html(fresh, key) or ""
+        for entry in reversed(read_mailbox(settings.data_dir)):
+            if entry["kind"] == "email" and (entry["to"], entry["subject"]) == (
+                fresh.to_address,
+                fresh.subject,
+            ):
+                return str(entry["text"]), str(entry.get("html", ""))
+        return None
+
+    content = await eventually(found)
+    assert content, f"outbox item {item.id}: neither queued nor in the development mailbox"
+    return content

@@ -117,7 +117,13 @@ class DevMailTransport(MailTransport):
     async def send(self, mail: OutgoingMail) -> None:
         await _append(
             self.settings.data_dir,
-            {"kind": "email", "to": mail.to, "subject": mail.subject, "text": mail.text},
+            {
+                "kind": "email",
+                "to": mail.to,
+                "subject": mail.subject,
+                "text": mail.text,
+                "html": mail.html or "",
+            },
         )
 
 

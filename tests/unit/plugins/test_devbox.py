@@ -23,7 +23,7 @@ from ..helpers import eventually, page_text, plain_settings, sign_in_with
 
 async def test_dev_transport_keeps_mail_in_the_mailbox_and_prints_it(tmp_path, capsys):
     await DevMailTransport(plain_settings(tmp_path), {}).send(
-        OutgoingMail("ville@valtori.fi", "Aihe", "http://portal.test/m/abc")
+        OutgoingMail("ville@valtori.fi", "Aihe", "http://portal.test/m/abc", "<p>abc</p>")
     )
     await DevSmsGateway(plain_settings(tmp_path), {}).send("+358400123456", "PIN 1234")
 
@@ -32,7 +32,7 @@ async def test_dev_transport_keeps_mail_in_the_mailbox_and_prints_it(tmp_path, c
         ("email", "ville@valtori.fi"),
         ("sms", "+358400123456"),
     ]
-    assert entries[0]["text"] == "http://portal.test/m/abc"
+    assert (entries[0]["text"], entries[0]["html"]) == ("http://portal.test/m/abc", "<p>abc</p>")
     assert "development mailbox: sms to +358400123456" in capsys.readouterr().err
 
 

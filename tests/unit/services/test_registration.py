@@ -11,11 +11,10 @@ from tortoise import Tortoise
 from portal.models import OutboxItem, RegistrationEvent, Sender, SenderLink
 from portal.security import new_token
 from portal.services import registration
-from portal.services.outbox import opened_html, opened_text
 from portal.services.registration import LinkInvalid, RegistrationRefused
 from portal.testing import links_in
 
-from ..helpers import row_counts
+from ..helpers import mail_content, row_counts
 
 Reason = RegistrationRefused.Reason
 
@@ -38,9 +37,8 @@ async def authenticate(app, token: str) -> Sender:
 async def token_mailed_to(app, email: str) -> str:
     item = await OutboxItem.filter(to_address=email).order_by("-id").first()
     assert item is not None
-    (link,) = {
-        link for link in links_in(opened_text(item, app.extensions["sinetti"].settings.secret_key))
-    }
+    text, _html = await mail_content(app, item)
+    (link,) = set(links_in(text))
     return link.rsplit("/", 1)[1]
 
 
@@ -158,8 +156,7 @@ async def test_registration_mail_is_in_the_senders_language(portal_app):
     await register(portal_app.app, "liisa@example.com", locale="sv")
 
     item = await OutboxItem.get(to_address="liisa@example.com")
-    key = portal_app.app.extensions["sinetti"].settings.secret_key
-    text, html = opened_text(item, key), opened_html(item, key)
+    text, html = await mail_content(portal_app.app, item)
     assert '<html lang="sv">' in html
     assert "http://portal.test/s/" in text
     assert "http://portal.test/s/" in html
