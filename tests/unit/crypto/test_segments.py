@@ -56,7 +56,7 @@ async def test_every_size_round_trips_and_has_the_predicted_stored_size(size):
     assert len(stored) == segments.cipher_size(size)
     assert segments.plain_size(len(stored)) == size
     assert await read(stored, size) == plaintext
-    assert plaintext[:64] not in stored or size == 0
+    assert size < 16 or plaintext[:16] not in stored  # (a byte or two may recur by chance)
 
 
 @settings(max_examples=60, deadline=None)
