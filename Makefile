@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := -e ".[test]" \
 	-e plugins/storage_local -e plugins/storage_s3 -e plugins/verification_basic \
-	-e plugins/mail_smtp -e plugins/devbox -e plugins/sms_http -e themes/default -e themes/valtori
+	-e plugins/mail_smtp -e plugins/devbox -e plugins/sms_http -e plugins/keys_local \
+	-e themes/default -e themes/valtori
 PG_URL := postgres://postgres:postgres@127.0.0.1:5432
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

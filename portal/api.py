@@ -39,8 +39,10 @@ from portal import sessions
 from portal.clicommands import CliCommand
 from portal.config import ConfigError, Settings
 from portal.context import portal
+from portal.crypto.envelope import KeyWrapper, UnwrapError
 from portal.hookspecs import hookimpl
 from portal.i18n import TranslationDomain, current_locale, locale_context
+from portal.keys.base import DataKey, KeyProvider, KeyUnavailable, WrappedKey
 from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
 from portal.models import Attachment, Message, OutboxItem, Recipient
 from portal.providers import Options, Provider
@@ -70,6 +72,10 @@ __all__ = [
     "CliCommand",
     "CodeVerificationProvider",
     "ConfigError",
+    "DataKey",
+    "KeyProvider",
+    "KeyUnavailable",
+    "KeyWrapper",
     "MailDeliveryError",
     "MailTransport",
     "Message",
@@ -93,7 +99,9 @@ __all__ = [
     "StoredItem",
     "Theme",
     "TranslationDomain",
+    "UnwrapError",
     "VerificationProvider",
+    "WrappedKey",
     "csrf_token",
     "current_locale",
     "hookimpl",

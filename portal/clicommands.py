@@ -29,6 +29,7 @@ PROVIDES = (
     ("register_verification_providers", "verification"),
     ("register_mail_transports", "mail"),
     ("register_sms_gateways", "sms"),
+    ("register_key_providers", "keys"),
     ("register_themes", "themes"),
     ("register_blueprints", "blueprints"),
     ("register_translation_domains", "translations"),

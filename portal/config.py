@@ -61,6 +61,8 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""
     storage: str = "local"
+    #: The key provider that keeps the key-encryption keys (``local``: PORTAL_KEK or a file).
+    keys: str = "local"
     mail: str = "dev"
     mail_from: str = "sinetti@localhost"
     sms: str = "dev"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from portal.clicommands import CliCommand
     from portal.config import Settings
     from portal.i18n import TranslationDomain
+    from portal.keys.base import KeyProvider
     from portal.mail.base import MailTransport
     from portal.models import Attachment, Message, Recipient
     from portal.rules import RecipientDecision, SignInMethod
@@ -65,6 +66,14 @@ def register_mail_transports() -> list[type[MailTransport]]:
 @hookspec
 def register_sms_gateways() -> list[type[SmsGateway]]:
     """Return SMS gateway classes. ``PORTAL_SMS`` picks one. Called once at start-up."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_key_providers() -> list[type[KeyProvider]]:
+    """Return key provider classes (:class:`portal.api.KeyProvider`): where the
+    key-encryption keys that wrap each message's data key are kept. ``PORTAL_KEYS`` picks one.
+    Called once at start-up."""
     raise NotImplementedError
 
 

@@ -17,6 +17,7 @@ import pluggy
 from portal import builtin_rules, hookspecs
 from portal.config import PREFIX, ConfigError, Settings
 from portal.i18n import TranslationDomain
+from portal.keys.base import KeyProvider
 from portal.mail.base import MailTransport
 from portal.providers import Provider
 from portal.rules import SignInMethod, sign_in_methods
@@ -79,13 +80,14 @@ class Providers:
     storage: StorageBackend
     mail: MailTransport
     sms: SmsGateway
+    keys: KeyProvider
     verification: dict[str, VerificationProvider]
     theme: Theme
     #: The sign-in methods ``PORTAL_SIGN_IN`` offers, in its order.
     sign_in: dict[str, SignInMethod]
 
     def all(self) -> list[Provider]:
-        return [self.storage, self.mail, self.sms, *self.verification.values()]
+        return [self.storage, self.mail, self.sms, self.keys, *self.verification.values()]
 
 
 def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
@@ -94,6 +96,7 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
     storages = _collect(hook.register_storage_backends(), "storage backend")
     mails = _collect(hook.register_mail_transports(), "mail transport")
     smses = _collect(hook.register_sms_gateways(), "SMS gateway")
+    key_providers = _collect(hook.register_key_providers(), "key provider")
     verifications = _collect(hook.register_verification_providers(), "verification provider")
     themes = _collect(hook.register_themes(), "theme")
 
@@ -101,6 +104,7 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         _choose(storages, settings.storage, "storage backend", "STORAGE"),
         _choose(mails, settings.mail, "mail transport", "MAIL"),
         _choose(smses, settings.sms, "SMS gateway", "SMS"),
+        _choose(key_providers, settings.keys, "key provider", "KEYS"),
     ]
     _choose(verifications, settings.verification, "verification provider", "VERIFICATION")
     _choose(
@@ -114,7 +118,13 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         name: _choose(methods, name, "sign-in method", "SIGN_IN") for name in settings.sign_in
     }
 
-    installed = [*storages.values(), *mails.values(), *smses.values(), *verifications.values()]
+    installed = [
+        *storages.values(),
+        *mails.values(),
+        *smses.values(),
+        *key_providers.values(),
+        *verifications.values(),
+    ]
     _check_unclaimed(settings, installed)
 
     def make(cls: type[P]) -> P:
@@ -122,11 +132,12 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
             settings, settings.options_for(cls.settings_prefix) if cls.settings_prefix else {}
         )
 
-    storage_cls, mail_cls, sms_cls = chosen
+    storage_cls, mail_cls, sms_cls, keys_cls = chosen
     return Providers(
         storage=make(storage_cls),  # type: ignore[arg-type]
         mail=make(mail_cls),  # type: ignore[arg-type]
         sms=make(sms_cls),  # type: ignore[arg-type]
+        keys=make(keys_cls),  # type: ignore[arg-type]
         verification={name: make(cls) for name, cls in verifications.items()},
         theme=theme,
         sign_in=sign_in,

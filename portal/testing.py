@@ -68,6 +68,7 @@ BUILTIN_PLUGINS = (
     "sinetti_mail_smtp",
     "sinetti_devbox",
     "sinetti_sms_http",
+    "sinetti_keys_local",
     "sinetti_theme_default",
     "sinetti_theme_valtori",
 )

@@ -26,7 +26,9 @@ from quart import Blueprint
 from portal import hookimpl, hookspecs
 from portal.app import create_app
 from portal.config import ConfigError
+from portal.crypto.envelope import KeyWrapper
 from portal.i18n import TranslationDomain
+from portal.keys.base import KeyProvider, WrappedKey
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Attachment, Message, OutboxItem, Recipient
 from portal.plugins import make_plugin_manager
@@ -204,6 +206,27 @@ class MemorySms(SmsGateway):
         self.sent.append((to, text))
 
 
+class VaultKeys(KeyProvider):
+    """Keys kept "in a vault": a KEK the portal never sees, reached only through this object."""
+
+    name = "vault"
+    opened: ClassVar[int] = 0
+
+    async def open(self) -> None:
+        VaultKeys.opened += 1
+        self._wrapper = KeyWrapper(bytes(32))
+
+    @property
+    def current_kek_id(self) -> str:
+        return "vault-1"
+
+    async def wrap(self, plain: bytes, context: bytes) -> WrappedKey:
+        return WrappedKey("vault-1", self._wrapper.wrap(plain, context))
+
+    async def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
+        return self._wrapper.unwrap(wrapped.blob, context)
+
+
 class StrongId(VerificationProvider):
     name = "strong-id"
 
@@ -265,6 +288,10 @@ class AgencyPlugin:
     @hookimpl
     def register_sms_gateways(self):
         return [MemorySms]
+
+    @hookimpl
+    def register_key_providers(self):
+        return [VaultKeys]
 
     @hookimpl
     def register_themes(self):
@@ -342,6 +369,7 @@ def agency(tmp_path) -> AgencyPlugin:
     MemoryStorage.uploads = {}
     MemoryMail.sent = []
     MemorySms.sent = []
+    VaultKeys.opened = 0
     return AgencyPlugin(locales)
 
 
@@ -357,6 +385,7 @@ def portal_config(portal_config):
         "storage": "memory",
         "mail": "memory",
         "sms": "memory",
+        "keys": "vault",
         "theme": "acme",
     }
 
@@ -430,6 +459,17 @@ async def test_hook_register_sms_gateways_selected_gateway_sends(portal_app):
 
     assert await eventually(sent) == [("+358400123456", "PIN 1234")]
     assert (await OutboxItem.get()).status == "sent"
+
+
+async def test_hook_register_key_providers_selected_provider_is_opened_and_wraps(portal_app):
+    keys = providers(portal_app).keys
+
+    assert isinstance(keys, VaultKeys) and VaultKeys.opened == 1
+    new = await keys.new_key(b"message 1")
+    assert new.wrapped.kek_id == "vault-1"
+    assert await keys.unwrap((await keys.rewrap(new.wrapped, b"message 1")), b"message 1") == (
+        new.plain
+    )
 
 
 async def test_hook_register_themes_a_third_party_theme_brands_the_pages(portal_app, client):

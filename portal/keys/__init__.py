@@ -1,0 +1,1 @@
+"""Key providers: where the key-encryption keys live (issue 11)."""
