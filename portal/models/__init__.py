@@ -2,6 +2,7 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.guard import Guard
+from portal.models.keys import MessageKey
 from portal.models.message import AccessCode, Attachment, Message, MessageStatus, Recipient
 from portal.models.outbox import Channel, OutboxItem, OutboxStatus
 from portal.models.sender import RegistrationEvent, Sender, SenderLink
@@ -15,6 +16,7 @@ __all__ = [
     "Channel",
     "Guard",
     "Message",
+    "MessageKey",
     "MessageStatus",
     "OutboxItem",
     "OutboxStatus",

@@ -1,0 +1,76 @@
+"""Each message's data key: made with the message, unwrapped when it is read, re-wrapped when
+the key-encryption key changes.
+
+The key provider (``PORTAL_KEYS``) holds the key-encryption keys; this module stores what it
+wraps (:class:`portal.models.MessageKey`) and never the data key itself. The wrapping is
+bound to the message's id, so a wrapped key copied to another message's row does not open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from portal.context import portal
+from portal.keys.base import KeyProvider, WrappedKey
+from portal.models import MessageKey
+from portal.services import clock
+
+ROTATE_BATCH = 200
+
+
+def _context(message_id: uuid.UUID) -> bytes:
+    return f"message:{message_id}".encode("ascii")
+
+
+def _provider() -> KeyProvider:
+    return portal().providers.keys
+
+
+async def create(message_id: uuid.UUID) -> bytes:
+    """Make the data key of a new message; its plain bytes (kept only in memory)."""
+    made = await _provider().new_key(_context(message_id))
+    await MessageKey.create(
+        message_id=message_id,
+        kek_id=made.wrapped.kek_id,
+        wrapped=made.wrapped.blob,
+        created_at=clock.now(),
+    )
+    return made.plain
+
+
+async def data_key(message_id: uuid.UUID) -> bytes:
+    """The data key of the message (raises ``DoesNotExist`` once it was purged)."""
+    row = await MessageKey.get(message_id=message_id)
+    return await _provider().unwrap(
+        WrappedKey(row.kek_id, bytes(row.wrapped)), _context(row.message_id)
+    )
+
+
+@dataclasses.dataclass
+class Rotated:
+    rewrapped: int = 0
+    left: int = 0
+
+
+async def rotate(batch: int = ROTATE_BATCH, limit: int | None = None) -> Rotated:
+    """Re-wrap every key whose KEK is not the current one, ``batch`` rows at a time (at most
+    ``limit`` rows; None: all). Each row changes by one conditional UPDATE, only while it
+    still holds what was read: an interrupted rotation resumes where it stopped, and two at
+    once re-wrap each key once. The stored files and fields are not touched."""
+    provider = _provider()
+    current = provider.current_kek_id
+    done = Rotated()
+    while limit is None or done.rewrapped < limit:
+        size = batch if limit is None else min(batch, limit - done.rewrapped)
+        rows = await MessageKey.exclude(kek_id=current).order_by("message_id").limit(size)
+        if not rows:
+            break
+        for row in rows:
+            old = WrappedKey(row.kek_id, bytes(row.wrapped))
+            new = await provider.rewrap(old, _context(row.message_id))
+            done.rewrapped += await MessageKey.filter(
+                message_id=row.message_id, kek_id=old.kek_id, wrapped=old.blob
+            ).update(kek_id=new.kek_id, wrapped=new.blob, rewrapped_at=clock.now())
+    done.left = await MessageKey.exclude(kek_id=current).count()
+    return done

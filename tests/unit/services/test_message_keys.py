@@ -1,0 +1,78 @@
+"""portal.services.message_keys: a message's data key is stored only wrapped, opens for that
+message alone, goes with the message (crypto-shredding), and rotation re-wraps every key once,
+resumably, without changing it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from tortoise.exceptions import DoesNotExist
+
+from portal.crypto.envelope import UnwrapError
+from portal.models import Message, MessageKey, Sender
+from portal.services import message_keys
+
+
+@pytest.fixture
+async def app_context(portal_app):
+    async with portal_app.app.app_context():
+        yield portal_app.app
+
+
+async def new_message() -> uuid.UUID:
+    sender = await Sender.create(email=f"{uuid.uuid4().hex[:8]}@example.com")
+    return (await Message.create(id=uuid.uuid4(), sender=sender)).id
+
+
+async def test_the_data_key_is_stored_only_wrapped_and_opens_again(app_context):
+    message_id = await new_message()
+
+    plain = await message_keys.create(message_id)
+
+    row = await MessageKey.get(message_id=message_id)
+    assert len(plain) == 32 and plain not in bytes(row.wrapped)
+    assert await message_keys.data_key(message_id) == plain
+
+
+async def test_a_wrapped_key_moved_to_another_message_does_not_open(app_context):
+    first, second = await new_message(), await new_message()
+    await message_keys.create(first)
+    await message_keys.create(second)
+    stolen = await MessageKey.get(message_id=first)
+    await MessageKey.filter(message_id=second).update(wrapped=bytes(stolen.wrapped))
+
+    with pytest.raises(UnwrapError):
+        await message_keys.data_key(second)
+
+
+async def test_deleting_the_message_deletes_its_key(app_context):
+    message_id = await new_message()
+    await message_keys.create(message_id)
+
+    await Message.filter(id=message_id).delete()
+
+    assert not await MessageKey.exists(message_id=message_id)
+    with pytest.raises(DoesNotExist):
+        await message_keys.data_key(message_id)
+
+
+async def test_rotation_rewraps_every_key_once_under_the_new_kek_and_keeps_it(app_context):
+    keys = app_context.extensions["sinetti"].providers.keys
+    ids = [await new_message() for _ in range(7)]
+    plain = {message_id: await message_keys.create(message_id) for message_id in ids}
+    old_kek = keys.current_kek_id
+    new_kek = keys.add_key()
+
+    first = await message_keys.rotate(batch=2, limit=3)  # interrupted after three
+    assert (first.rewrapped, first.left) == (3, 4)
+    parallel = await asyncio.gather(*(message_keys.rotate(batch=2) for _ in range(4)))
+
+    assert first.rewrapped + sum(done.rewrapped for done in parallel) == len(ids)
+    assert all(done.left == 0 for done in parallel)
+    rows = await MessageKey.filter(message_id__in=ids)
+    assert {row.kek_id for row in rows} == {new_kek} != {old_kek}
+    assert all(row.rewrapped_at is not None for row in rows)
+    assert {message_id: await message_keys.data_key(message_id) for message_id in ids} == plain
+    assert (await message_keys.rotate()).rewrapped == 0
