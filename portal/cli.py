@@ -148,12 +148,15 @@ async def _with_app(plugins: Sequence[object] | None, work: Callable[[Quart], Aw
     portal = app.extensions["sinetti"]
     await db.connect(portal.settings)
     try:
-        await portal.providers.storage.open()
+        opened = [portal.providers.storage, portal.providers.keys]
+        for provider in opened:
+            await provider.open()
         try:
             async with app.app_context():  # the services read the app's state and settings
                 return await work(app)
         finally:
-            await portal.providers.storage.close()
+            for provider in reversed(opened):
+                await provider.close()
     finally:
         await Tortoise.close_connections()
 
@@ -200,6 +203,32 @@ def _purge(plugins: Sequence[object] | None, args: argparse.Namespace) -> int:
     for what, count in counts.items():
         print(f"{verb} {count} {PURGE_WORDS[what]}.")
     return 0
+
+
+def _keys(plugins: Sequence[object] | None, args: argparse.Namespace) -> int:
+    """``sinetti keys rotate [--new-key]``: re-wrap every data key under the current
+    key-encryption key (first making a new one with ``--new-key``); ``sinetti keys status``."""
+    from portal.keys.base import KeyUnavailable
+    from portal.services import message_keys
+
+    async def run(app: Quart) -> int:
+        keys = app.extensions["sinetti"].providers.keys
+        if args.keys_action == "status":
+            for kek_id, count in await message_keys.counts_by_kek():
+                mark = " (current)" if kek_id == keys.current_kek_id else ""
+                print(f"{kek_id}{mark}: {count} data key(s)")
+            return 0
+        if args.new_key:
+            try:
+                print(f"New key-encryption key {keys.add_key()} wraps from now on.")
+            except KeyUnavailable as error:
+                print(f"sinetti keys rotate: {error}", file=sys.stderr)
+                return 2
+        done = await message_keys.rotate(batch=args.batch)
+        print(f"Re-wrapped {done.rewrapped} data key(s); {done.left} left under older keys.")
+        return 0 if done.left == 0 else 1
+
+    return asyncio.run(_with_app(plugins, run))
 
 
 def _minutes(text: str) -> int:
@@ -383,6 +412,21 @@ def main(argv: list[str] | None = None, plugins: Sequence[object] | None = None)
         " every server is stopped: a file being uploaded has no row yet)",
     )
     purge.set_defaults(func=functools.partial(_purge, plugins))
+    keys = commands.add_parser("keys", help="the keys that encrypt the messages")
+    keys_actions = keys.add_subparsers(dest="keys_action", required=True)
+    keys_actions.add_parser(
+        "status", help="how many data keys each key-encryption key wraps"
+    ).set_defaults(func=functools.partial(_keys, plugins))
+    rotate = keys_actions.add_parser(
+        "rotate",
+        help="re-wrap every data key under the current key-encryption key (stored files are"
+        " not touched; run it again to resume)",
+    )
+    rotate.add_argument(
+        "--new-key", action="store_true", help="first make a new key-encryption key the current"
+    )
+    rotate.add_argument("--batch", type=int, default=200, help="keys per batch (default 200)")
+    rotate.set_defaults(func=functools.partial(_keys, plugins))
     audit = commands.add_parser("audit", help="the audit trail of messages")
     audit_actions = audit.add_subparsers(dest="audit_action", required=True)
     export = audit_actions.add_parser(

@@ -56,6 +56,15 @@ class KeyProvider(Provider, ABC):
         """The data key of ``wrapped``; raise :class:`KeyUnavailable` when the KEK is gone or
         unreachable, and :class:`portal.crypto.envelope.UnwrapError` when it does not open."""
 
+    def add_key(self) -> str:
+        """Make a new key-encryption key the current one; its id. Only providers that keep
+        their keys themselves can; in a KMS the operator makes the key and names it in the
+        settings, and ``sinetti keys rotate`` re-wraps."""
+        raise KeyUnavailable(
+            f"the {self.name!r} key provider cannot make keys: make one in its own system and "
+            "configure it"
+        )
+
     async def new_key(self, context: bytes) -> DataKey:
         """A new random data key and its wrapping (a KMS may make both in one call)."""
         plain = new_data_key()

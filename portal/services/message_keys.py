@@ -74,3 +74,16 @@ async def rotate(batch: int = ROTATE_BATCH, limit: int | None = None) -> Rotated
             ).update(kek_id=new.kek_id, wrapped=new.blob, rewrapped_at=clock.now())
     done.left = await MessageKey.exclude(kek_id=current).count()
     return done
+
+
+async def counts_by_kek() -> list[tuple[str, int]]:
+    """(KEK id, how many data keys it wraps), most first."""
+    from tortoise.functions import Count
+
+    rows = (
+        await MessageKey.annotate(count=Count("message_id"))
+        .group_by("kek_id")
+        .order_by("-count")
+        .values_list("kek_id", "count")
+    )
+    return [(str(kek_id), int(count)) for kek_id, count in rows]

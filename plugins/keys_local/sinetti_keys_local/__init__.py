@@ -92,7 +92,9 @@ class LocalKeyProvider(KeyProvider):
     def add_key(self) -> str:
         """Put a new KEK first in the key file (it wraps from now on); its id."""
         if self._from_env:
-            raise ConfigError("PORTAL_KEK is set: put the new key first in it yourself")
+            raise KeyUnavailable(
+                "PORTAL_KEK is set: put the new key first in it, then run sinetti keys rotate"
+            )
         old = self.file.read_text() if self.file.exists() else ""
         line = new_kek_line()
         temporary = self.file.with_suffix(".new")
