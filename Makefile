@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := -e ".[test]" \
 	-e plugins/storage_local -e plugins/storage_s3 -e plugins/verification_basic \
-	-e plugins/mail_smtp -e plugins/devbox -e plugins/sms_http -e plugins/keys_local \
+	-e plugins/mail_smtp -e plugins/devbox -e plugins/sms_http -e plugins/keys_local -e plugins/keys_aws_kms \
 	-e themes/default -e themes/valtori
 PG_URL := postgres://postgres:postgres@127.0.0.1:5432
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

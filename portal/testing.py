@@ -69,6 +69,7 @@ BUILTIN_PLUGINS = (
     "sinetti_devbox",
     "sinetti_sms_http",
     "sinetti_keys_local",
+    "sinetti_keys_aws_kms",
     "sinetti_theme_default",
     "sinetti_theme_valtori",
 )
