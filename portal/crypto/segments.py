@@ -1,7 +1,9 @@
 """The format of an encrypted stored file: AES-256-GCM in fixed-size segments.
 
-A stored file is a header and the plaintext cut into segments of ``SEGMENT`` bytes (the last
-one shorter, or empty for an empty file), each encrypted on its own with a 16-byte tag::
+A stored file is the plaintext cut into segments of ``SEGMENT`` bytes (the last one shorter,
+or empty for an empty file), each encrypted on its own with a 16-byte tag. Its header, which
+is not secret, is kept in the file's database row (so every segment, and every part of a
+resumable upload, has a fixed place in the stored object)::
 
     header   = b"SNS1" | salt (16 bytes) | nonce prefix (7 bytes)
     key      = HKDF-SHA256(data key, salt, info = b"sinetti segments 1" | context)
@@ -46,16 +48,16 @@ class Tampered(ValueError):
 def cipher_size(plain_size: int) -> int:
     """The stored size of a file of ``plain_size`` bytes."""
     segments = max(1, -(-plain_size // SEGMENT))
-    return HEADER + plain_size + segments * TAG
+    return plain_size + segments * TAG
 
 
 def plain_size(stored_size: int) -> int:
     """The plaintext size of a stored file of ``stored_size`` bytes (:func:`cipher_size`
     inverted); a size no encryption can give raises :class:`Tampered`."""
-    full, rest = divmod(stored_size - HEADER, SEGMENT + TAG)
+    full, rest = divmod(stored_size, SEGMENT + TAG)
     # The last segment is the ``rest`` (at least a tag), or a whole one when nothing is left.
     size = full * SEGMENT + (rest - TAG if rest else 0)
-    if stored_size < HEADER + TAG or 0 < rest < TAG or cipher_size(size) != stored_size:
+    if stored_size < TAG or 0 < rest < TAG or cipher_size(size) != stored_size:
         raise Tampered(f"a stored file of {stored_size} bytes cannot be an encrypted one")
     return size
 
@@ -80,11 +82,11 @@ def cipher_span(start: int, end: int, size: int) -> Span:
     last_segment = max(0, -(-size // SEGMENT) - 1)
     first = min(start // SEGMENT, last_segment)
     last = min(max(end - 1, start) // SEGMENT, last_segment)
-    stored_end = min(HEADER + (last + 1) * (SEGMENT + TAG), cipher_size(size))
+    stored_end = min((last + 1) * (SEGMENT + TAG), cipher_size(size))
     return Span(
         first=first,
         last=last,
-        stored_start=HEADER + first * (SEGMENT + TAG),
+        stored_start=first * (SEGMENT + TAG),
         stored_end=stored_end,
         skip=start - first * SEGMENT,
         length=end - start,
@@ -103,7 +105,8 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 class Sealer:
-    """Encrypts one file: its :attr:`header`, then each segment by its index."""
+    """Encrypts one file's segments; its :attr:`header` (new and random unless given: a
+    resumable upload gives the one it stored) goes into the file's row."""
 
     def __init__(self, data_key: bytes, context: bytes, header: bytes | None = None) -> None:
         self.header = header or MAGIC + os.urandom(SALT) + os.urandom(NONCE_PREFIX)
@@ -115,10 +118,23 @@ class Sealer:
             raise ValueError("every segment but the last is exactly SEGMENT bytes")
         return self._aead.encrypt(_nonce(self._prefix, index, last), plaintext, None)
 
+    def seal_part(self, offset: int, plaintext: bytes, size: int) -> bytes:
+        """The stored bytes of ``plaintext`` at ``offset`` (a multiple of ``SEGMENT``) of a
+        file of ``size`` bytes: a part of a resumable upload, sealed on its own."""
+        if offset % SEGMENT or offset + len(plaintext) > size:
+            raise ValueError("a part starts at a segment boundary and ends within the file")
+        if offset + len(plaintext) < size and len(plaintext) % SEGMENT:
+            raise ValueError("a part before the last is whole segments")
+        sealed = []
+        for at in range(0, max(len(plaintext), 1), SEGMENT):
+            piece = plaintext[at : at + SEGMENT]
+            last = offset + at + len(piece) == size
+            sealed.append(self.seal((offset + at) // SEGMENT, piece, last))
+        return b"".join(sealed)
+
     async def stream(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-        """The whole stored file for the plaintext ``chunks`` (of any sizes): the header, then
-        each segment as soon as the next byte shows it is not the last."""
-        yield self.header
+        """The stored file for the plaintext ``chunks`` (of any sizes): each segment as soon
+        as the next byte shows it is not the last."""
         index, pending = 0, bytearray()
         async for chunk in chunks:
             pending += chunk

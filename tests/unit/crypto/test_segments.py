@@ -30,7 +30,9 @@ async def _collect(chunks: AsyncIterator[bytes]) -> bytes:
 
 
 async def seal(plaintext: bytes, chunk: int = 10_000, context: bytes = CONTEXT) -> bytes:
-    return await _collect(Sealer(KEY, context).stream(_chunks(plaintext, chunk or 1)))
+    """The header (as the row keeps it) and the stored segments, joined for the tests."""
+    sealer = Sealer(KEY, context)
+    return sealer.header + await _collect(sealer.stream(_chunks(plaintext, chunk or 1)))
 
 
 async def read(
@@ -45,7 +47,7 @@ async def read(
     end = size if end is None else end
     span = segments.cipher_span(start, end, size)
     opener = Opener(KEY, context, stored[:HEADER])
-    part = stored[span.stored_start : span.stored_end]
+    part = stored[HEADER + span.stored_start : HEADER + span.stored_end]
     return await _collect(opener.stream(_chunks(part, chunk), span, size))
 
 
@@ -53,8 +55,8 @@ async def read(
 async def test_every_size_round_trips_and_has_the_predicted_stored_size(size):
     plaintext = os.urandom(size)
     stored = await seal(plaintext)
-    assert len(stored) == segments.cipher_size(size)
-    assert segments.plain_size(len(stored)) == size
+    assert len(stored) == HEADER + segments.cipher_size(size)
+    assert segments.plain_size(len(stored) - HEADER) == size
     assert await read(stored, size) == plaintext
     assert size < 16 or plaintext[:16] not in stored  # (a byte or two may recur by chance)
 
@@ -113,7 +115,7 @@ async def test_a_file_cut_after_a_whole_segment_fails_even_with_the_size_it_woul
     stored = await seal(os.urandom(size))
     cut = stored[: HEADER + 2 * (SEGMENT + TAG)]
     # The cut is a valid-looking stored size, but its new last segment was not sealed as last.
-    assert segments.plain_size(len(cut)) == 2 * SEGMENT
+    assert segments.plain_size(len(cut) - HEADER) == 2 * SEGMENT
     await _fails(cut, 2 * SEGMENT)
     await _fails(cut, size)
 
@@ -148,7 +150,7 @@ async def test_a_wrong_data_key_fails():
         await _collect(opener.stream(_chunks(stored[HEADER:], 100), span, size))
 
 
-@pytest.mark.parametrize("stored_size", [0, HEADER, HEADER + TAG - 1, HEADER + SEGMENT + TAG + 3])
+@pytest.mark.parametrize("stored_size", [0, TAG - 1, SEGMENT + TAG + 3])
 def test_a_stored_size_no_encryption_gives_is_refused(stored_size):
     with pytest.raises(Tampered):
         segments.plain_size(stored_size)
@@ -162,3 +164,27 @@ def test_a_header_of_another_format_is_refused():
 def test_every_file_gets_its_own_salt_and_nonce_prefix():
     headers = {Sealer(KEY, CONTEXT).header for _ in range(100)}
     assert len(headers) == 100
+
+
+@pytest.mark.parametrize("size", [1, SEGMENT, 2 * SEGMENT + 5, 5 * SEGMENT])
+@pytest.mark.parametrize("part", [SEGMENT, 2 * SEGMENT])
+async def test_parts_sealed_on_their_own_make_the_same_kind_of_file_as_a_stream(size, part):
+    plaintext = os.urandom(size)
+    sealer = Sealer(KEY, CONTEXT)
+    stored = b"".join(
+        sealer.seal_part(offset, plaintext[offset : offset + part], size)
+        for offset in range(0, size, part)
+    )
+    assert len(stored) == segments.cipher_size(size)
+    assert await read(sealer.header + stored, size) == plaintext
+    assert await read(sealer.header + stored, size, size - 1, size) == plaintext[-1:]
+
+
+def test_a_part_must_start_at_a_segment_and_be_whole_segments_unless_last():
+    sealer = Sealer(KEY, CONTEXT)
+    with pytest.raises(ValueError):
+        sealer.seal_part(1, b"x", 10)
+    with pytest.raises(ValueError):
+        sealer.seal_part(0, b"x" * 10, 3 * SEGMENT)
+    with pytest.raises(ValueError):
+        sealer.seal_part(0, b"x" * 11, 10)
