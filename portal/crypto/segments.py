@@ -118,31 +118,30 @@ class Sealer:
             raise ValueError("every segment but the last is exactly SEGMENT bytes")
         return self._aead.encrypt(_nonce(self._prefix, index, last), plaintext, None)
 
-    def seal_part(self, offset: int, plaintext: bytes, size: int) -> bytes:
-        """The stored bytes of ``plaintext`` at ``offset`` (a multiple of ``SEGMENT``) of a
-        file of ``size`` bytes: a part of a resumable upload, sealed on its own."""
-        if offset % SEGMENT or offset + len(plaintext) > size:
-            raise ValueError("a part starts at a segment boundary and ends within the file")
-        if offset + len(plaintext) < size and len(plaintext) % SEGMENT:
-            raise ValueError("a part before the last is whole segments")
-        sealed = []
-        for at in range(0, max(len(plaintext), 1), SEGMENT):
-            piece = plaintext[at : at + SEGMENT]
-            last = offset + at + len(piece) == size
-            sealed.append(self.seal((offset + at) // SEGMENT, piece, last))
-        return b"".join(sealed)
-
-    async def stream(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-        """The stored file for the plaintext ``chunks`` (of any sizes): each segment as soon
-        as the next byte shows it is not the last."""
-        index, pending = 0, bytearray()
+    async def stream(
+        self, chunks: AsyncIterable[bytes], offset: int = 0, size: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The stored bytes for the plaintext ``chunks`` (of any sizes) that start at
+        ``offset`` (a multiple of ``SEGMENT``) of a file of ``size`` bytes (None: unknown, the
+        file ends where the chunks end), each segment as soon as it is whole. What the
+        chunks hold beyond ``size`` is not sealed: the caller counts and refuses it."""
+        if offset % SEGMENT:
+            raise ValueError("a stream starts at a segment boundary")
+        index, pending, at = offset // SEGMENT, bytearray(), offset
         async for chunk in chunks:
             pending += chunk
-            while len(pending) > SEGMENT:  # more follows: this segment is not the last
+            # A whole segment is the last only if the file ends with it: with a known size
+            # that is decided now, else only when the next byte (or the end) shows it.
+            while len(pending) > SEGMENT or (
+                size is not None and len(pending) == SEGMENT and at + SEGMENT < size
+            ):
                 yield self.seal(index, bytes(pending[:SEGMENT]), last=False)
                 del pending[:SEGMENT]
-                index += 1
-        yield self.seal(index, bytes(pending), last=True)
+                index, at = index + 1, at + SEGMENT
+        if size is None or at + len(pending) == size:
+            yield self.seal(index, bytes(pending), last=True)
+        elif pending:
+            yield self.seal(index, bytes(pending), last=False)
 
 
 class Opener:

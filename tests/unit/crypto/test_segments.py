@@ -168,23 +168,20 @@ def test_every_file_gets_its_own_salt_and_nonce_prefix():
 
 @pytest.mark.parametrize("size", [1, SEGMENT, 2 * SEGMENT + 5, 5 * SEGMENT])
 @pytest.mark.parametrize("part", [SEGMENT, 2 * SEGMENT])
-async def test_parts_sealed_on_their_own_make_the_same_kind_of_file_as_a_stream(size, part):
+async def test_parts_sealed_on_their_own_make_the_same_file_as_one_stream(size, part):
     plaintext = os.urandom(size)
     sealer = Sealer(KEY, CONTEXT)
-    stored = b"".join(
-        sealer.seal_part(offset, plaintext[offset : offset + part], size)
-        for offset in range(0, size, part)
-    )
+    parts = [
+        await _collect(sealer.stream(_chunks(plaintext[at : at + part], 1000), at, size))
+        for at in range(0, size, part)
+    ]
+    stored = b"".join(parts)
+    assert all(len(one) == len(parts[0]) for one in parts[:-1]), "parts have fixed places"
     assert len(stored) == segments.cipher_size(size)
     assert await read(sealer.header + stored, size) == plaintext
     assert await read(sealer.header + stored, size, size - 1, size) == plaintext[-1:]
 
 
-def test_a_part_must_start_at_a_segment_and_be_whole_segments_unless_last():
-    sealer = Sealer(KEY, CONTEXT)
+async def test_a_part_stream_must_start_at_a_segment():
     with pytest.raises(ValueError):
-        sealer.seal_part(1, b"x", 10)
-    with pytest.raises(ValueError):
-        sealer.seal_part(0, b"x" * 10, 3 * SEGMENT)
-    with pytest.raises(ValueError):
-        sealer.seal_part(0, b"x" * 11, 10)
+        await _collect(Sealer(KEY, CONTEXT).stream(_chunks(b"x", 1), 1, 10))
