@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from quart import current_app
 
 from portal.config import Settings
+from portal.keys.cache import KeyCache
 from portal.plugins import Providers
 
 
@@ -25,6 +26,8 @@ class Portal:
     #: SHA-256 of the bytes received so far, per chunked upload this process served:
     #: ``(offset, hash)`` (see :mod:`portal.services.chunked`).
     upload_hashes: dict[uuid.UUID, tuple[int, Any]] = dataclasses.field(default_factory=dict)
+    #: Data keys this process unwrapped lately (:mod:`portal.services.message_keys`).
+    data_keys: KeyCache = dataclasses.field(default_factory=KeyCache)
     #: Set to wake the outbox worker of this app after a commit queued something.
     outbox_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     #: This app's catalogs per translation domain (the core's and each plugin's), per locale

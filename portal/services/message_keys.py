@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+from tortoise.exceptions import DoesNotExist
+
 from portal.context import portal
 from portal.keys.base import KeyProvider, WrappedKey
 from portal.models import MessageKey
@@ -36,15 +38,55 @@ async def create(message_id: uuid.UUID) -> bytes:
         wrapped=made.wrapped.blob,
         created_at=clock.now(),
     )
+    portal().data_keys.put(message_id, made.plain)
     return made.plain
+
+
+async def ensure(message_id: uuid.UUID) -> bytes:
+    """The data key of the message, made now if it has none. Parallel first calls (two
+    files of a new draft at once) agree: the insert of a second key is ignored, and every
+    caller uses the key the row holds."""
+    known = await _stored(message_id)
+    if known is not None:
+        return known
+    made = await _provider().new_key(_context(message_id))
+    row = MessageKey(
+        message_id=message_id,
+        kek_id=made.wrapped.kek_id,
+        wrapped=made.wrapped.blob,
+        created_at=clock.now(),
+    )
+    await MessageKey.bulk_create([row], ignore_conflicts=True)
+    found = await _stored(message_id)
+    assert found is not None  # the row exists now: ours or the first caller's
+    return found
 
 
 async def data_key(message_id: uuid.UUID) -> bytes:
     """The data key of the message (raises ``DoesNotExist`` once it was purged)."""
-    row = await MessageKey.get(message_id=message_id)
-    return await _provider().unwrap(
-        WrappedKey(row.kek_id, bytes(row.wrapped)), _context(row.message_id)
-    )
+    found = await _stored(message_id)
+    if found is None:
+        raise DoesNotExist(MessageKey)
+    return found
+
+
+def forget(message_id: uuid.UUID) -> None:
+    """Drop the message's key from this process's memory (it was purged)."""
+    portal().data_keys.forget(message_id)
+
+
+async def _stored(message_id: uuid.UUID) -> bytes | None:
+    cache = portal().data_keys
+    cached = cache.get(message_id)
+    if cached is not None:
+        return cached
+    row = await MessageKey.get_or_none(message_id=message_id)
+    if row is None:
+        return None
+    wrapped = WrappedKey(row.kek_id, bytes(row.wrapped))
+    plain = await _provider().unwrap(wrapped, _context(row.message_id))
+    cache.put(message_id, plain)
+    return plain
 
 
 @dataclasses.dataclass

@@ -42,6 +42,7 @@ async def test_a_wrapped_key_moved_to_another_message_does_not_open(app_context)
     await message_keys.create(second)
     stolen = await MessageKey.get(message_id=first)
     await MessageKey.filter(message_id=second).update(wrapped=bytes(stolen.wrapped))
+    message_keys.forget(second)  # read the row, not this process's memory
 
     with pytest.raises(UnwrapError):
         await message_keys.data_key(second)
@@ -52,6 +53,7 @@ async def test_deleting_the_message_deletes_its_key(app_context):
     await message_keys.create(message_id)
 
     await Message.filter(id=message_id).delete()
+    message_keys.forget(message_id)  # the purge does it; other processes' caches expire
 
     assert not await MessageKey.exists(message_id=message_id)
     with pytest.raises(DoesNotExist):
@@ -74,5 +76,37 @@ async def test_rotation_rewraps_every_key_once_under_the_new_kek_and_keeps_it(ap
     rows = await MessageKey.filter(message_id__in=ids)
     assert {row.kek_id for row in rows} == {new_kek} != {old_kek}
     assert all(row.rewrapped_at is not None for row in rows)
+    for message_id in ids:
+        message_keys.forget(message_id)  # unwrap the re-wrapped rows, not the memory
     assert {message_id: await message_keys.data_key(message_id) for message_id in ids} == plain
     assert (await message_keys.rotate()).rewrapped == 0
+
+
+async def test_parallel_first_uses_of_a_new_draft_agree_on_one_key(app_context):
+    message_id = await new_message()
+
+    keys = await asyncio.gather(*(message_keys.ensure(message_id) for _ in range(8)))
+
+    assert len(set(keys)) == 1
+    assert await MessageKey.filter(message_id=message_id).count() == 1
+    app_context.extensions["sinetti"].data_keys.forget(message_id)
+    assert await message_keys.data_key(message_id) == keys[0]
+
+
+async def test_a_cached_key_saves_the_provider_a_call(app_context, monkeypatch):
+    message_id = await new_message()
+    plain = await message_keys.create(message_id)
+    provider = app_context.extensions["sinetti"].providers.keys
+    calls = []
+    unwrap = provider.unwrap
+
+    async def counting_unwrap(*args, **kwargs):
+        calls.append(args)
+        return await unwrap(*args, **kwargs)
+
+    monkeypatch.setattr(provider, "unwrap", counting_unwrap)
+    assert [await message_keys.data_key(message_id) for _ in range(3)] == [plain] * 3
+    assert calls == []
+    app_context.extensions["sinetti"].data_keys.forget(message_id)
+    assert await message_keys.data_key(message_id) == plain
+    assert len(calls) == 1
