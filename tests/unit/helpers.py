@@ -252,12 +252,24 @@ async def newest_pin(client: Any, phone: str, count: int = 1, length: int = 6) -
 async def all_sms_delivered() -> None:
     """Wait until the app's worker delivered every SMS and recorded it: a PIN's validity
     starts then, and until then its page says the code is on its way."""
-    from portal.models import Channel, OutboxItem
+    from portal.models import Channel
+
+    await all_delivered(Channel.SMS)
+
+
+async def all_delivered(channel: Any = None) -> None:
+    """Wait until the app's worker delivered (and recorded) everything queued, or everything
+    of ``channel``: a test that changes what a delivery records must not race it."""
+    from portal.models import OutboxItem
+
+    waiting = OutboxItem.filter(sent_at__isnull=True)
+    if channel is not None:
+        waiting = waiting.filter(channel=channel)
 
     async def none_waiting() -> bool:
-        return not await OutboxItem.filter(channel=Channel.SMS, sent_at__isnull=True).exists()
+        return not await waiting.exists()
 
-    assert await eventually(none_waiting, timeout=30), "an SMS was not delivered"
+    assert await eventually(none_waiting, timeout=30), "a queued item was not delivered"
 
 
 async def mail_content(app: Any, item: Any) -> tuple[str, str]:
