@@ -76,9 +76,7 @@ class LocalKeyProvider(KeyProvider):
     async def open(self) -> None:
         if self._from_env:
             return
-        if not self.file.exists():
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            self.add_key()
+        if not self.file.exists() and self._create_once():
             log.warning(
                 "made a new key-encryption key in %s, beside the data it protects: fine for "
                 "development; in production keep it apart (PORTAL_KEK, PORTAL_KEK_FILE on "
@@ -88,6 +86,26 @@ class LocalKeyProvider(KeyProvider):
         self._keys = parse_keys(self.file.read_text(), f"PORTAL_KEK_FILE ({self.file})")
         if not self._keys:
             raise ConfigError(f"PORTAL_KEK_FILE ({self.file}): holds no key")
+
+    def _create_once(self) -> bool:
+        """Make the key file with one new key unless it exists; True when this process made
+        it. Processes starting together (``sinetti serve --workers 2``) agree on one file: each
+        writes its key to a temporary file of its own and links it into place, which fails
+        for all but the first."""
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.file.with_name(f".{self.file.name}.{os.getpid()}.{os.urandom(4).hex()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(new_kek_line() + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(temporary, self.file)
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink(missing_ok=True)
+        return True
 
     def add_key(self) -> str:
         """Put a new KEK first in the key file (it wraps from now on); its id."""

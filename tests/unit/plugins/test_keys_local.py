@@ -4,9 +4,11 @@ one; a removed KEK is reported, not guessed."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sinetti_keys_local import LocalKeyProvider, fingerprint
@@ -116,3 +118,18 @@ def test_an_unknown_kek_setting_stops_start_up(tmp_path):
             {"data_dir": str(tmp_path), "secret_key": "k" * 40, "KEK_FILES": "x"},
             plugins=builtin_plugins(),
         )
+
+
+def test_processes_starting_together_agree_on_one_key_file(tmp_path):
+    # `sinetti serve --workers 2`: every worker opens the provider at once on a new data dir.
+    def start() -> str:
+        made = LocalKeyProvider(plain_settings(tmp_path), {})
+        asyncio.run(made.open())
+        return made.current_kek_id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: start(), range(8)))
+
+    assert len(set(ids)) == 1
+    assert len((tmp_path / "kek.keys").read_text().split()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kek.keys"]  # no temporary left
