@@ -29,23 +29,10 @@ def _provider() -> KeyProvider:
     return portal().providers.keys
 
 
-async def create(message_id: uuid.UUID) -> bytes:
-    """Make the data key of a new message; its plain bytes (kept only in memory)."""
-    made = await _provider().new_key(_context(message_id))
-    await MessageKey.create(
-        message_id=message_id,
-        kek_id=made.wrapped.kek_id,
-        wrapped=made.wrapped.blob,
-        created_at=clock.now(),
-    )
-    portal().data_keys.put(message_id, made.plain)
-    return made.plain
-
-
 async def ensure(message_id: uuid.UUID) -> bytes:
-    """The data key of the message, made now if it has none. Parallel first calls (two
-    files of a new draft at once) agree: the insert of a second key is ignored, and every
-    caller uses the key the row holds."""
+    """The data key of the message, made now if it has none (its plain bytes, kept only in
+    memory). Parallel first calls (two files of a new draft at once) agree: the insert of a
+    second key is ignored, and every caller uses the key the row holds."""
     known = await _stored(message_id)
     if known is not None:
         return known

@@ -67,3 +67,30 @@ class MovedClock:
 @pytest.fixture
 def moved_clock(monkeypatch: pytest.MonkeyPatch) -> MovedClock:
     return MovedClock(monkeypatch)
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``clock.now`` standing still until ``frozen.advance(**timedelta)``: exact instants
+    (an expiry, the end of a window) can be tested."""
+    from portal.services import clock
+
+    class FrozenClock:
+        def __init__(self) -> None:
+            self.now = clock.now()
+            monkeypatch.setattr(clock, "now", lambda: self.now)
+
+        def advance(self, **delta: float) -> None:
+            self.now += timedelta(**delta)
+
+    return FrozenClock()
+
+
+@pytest.fixture
+def migrated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory in ``PORTAL_DATA_DIR`` with the database migrated (for the CLI)."""
+    from portal.cli import main
+
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path))
+    assert main(["migrate"]) == 0
+    return tmp_path

@@ -20,13 +20,6 @@ from portal.services import message_keys
 pytestmark = pytest.mark.usefixtures("restore_umask")
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path))
-    assert main(["migrate"]) == 0
-    return tmp_path
-
-
 async def _in_portal(work):
     app = create_app()
     portal = app.extensions["sinetti"]
@@ -45,7 +38,7 @@ def messages_with_keys(count: int) -> dict[uuid.UUID, bytes]:
         made = {}
         for _ in range(count):
             message = await Message.create(id=uuid.uuid4(), sender=sender)
-            made[message.id] = await message_keys.create(message.id)
+            made[message.id] = await message_keys.ensure(message.id)
         return made
 
     return asyncio.run(_in_portal(make))
@@ -65,7 +58,9 @@ def kek_ids() -> set[str]:
     return asyncio.run(_in_portal(read))
 
 
-def test_rotate_with_a_new_key_rewraps_every_data_key_and_they_still_open(data_dir, capsys):
+def test_rotate_with_a_new_key_rewraps_every_data_key_and_they_still_open(
+    migrated_data_dir, capsys
+):
     made = messages_with_keys(5)
     (before,) = kek_ids()
 
@@ -76,10 +71,12 @@ def test_rotate_with_a_new_key_rewraps_every_data_key_and_they_still_open(data_d
     assert after != before and f"New key-encryption key {after}" in out
     assert "Re-wrapped 5 data key(s); 0 left under older keys." in out
     assert data_keys(made) == made
-    assert len((data_dir / "kek.keys").read_text().split()) == 2  # the old one stays, second
+    assert (
+        len((migrated_data_dir / "kek.keys").read_text().split()) == 2
+    )  # the old one stays, second
 
 
-def test_status_counts_the_data_keys_of_each_key_encryption_key(data_dir, capsys):
+def test_status_counts_the_data_keys_of_each_key_encryption_key(migrated_data_dir, capsys):
     messages_with_keys(3)
     (current,) = kek_ids()
 
@@ -88,9 +85,9 @@ def test_status_counts_the_data_keys_of_each_key_encryption_key(data_dir, capsys
     assert capsys.readouterr().out == f"{current} (current): 3 data key(s)\n"
 
 
-def test_rotate_without_a_new_key_resumes_and_does_nothing_twice(data_dir, capsys):
+def test_rotate_without_a_new_key_resumes_and_does_nothing_twice(migrated_data_dir, capsys):
     messages_with_keys(2)
-    keyring = data_dir / "kek.keys"
+    keyring = migrated_data_dir / "kek.keys"
     # A new key put first by hand (as an operator does with PORTAL_KEK), nothing re-wrapped.
     keyring.write_text(base64.b64encode(os.urandom(32)).decode() + "\n" + keyring.read_text())
 
@@ -102,7 +99,9 @@ def test_rotate_without_a_new_key_resumes_and_does_nothing_twice(data_dir, capsy
     assert len(kek_ids()) == 1
 
 
-def test_a_new_key_is_refused_when_the_keys_come_from_portal_kek(data_dir, monkeypatch, capsys):
+def test_a_new_key_is_refused_when_the_keys_come_from_portal_kek(
+    migrated_data_dir, monkeypatch, capsys
+):
     monkeypatch.setenv("PORTAL_KEK", base64.b64encode(os.urandom(32)).decode())
 
     assert main(["keys", "rotate", "--new-key"]) == 2

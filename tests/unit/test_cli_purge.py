@@ -14,16 +14,9 @@ from portal.cli import main
 pytestmark = pytest.mark.usefixtures("restore_umask")
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path))
-    assert main(["migrate"]) == 0
-    return tmp_path
-
-
-def orphan(data_dir, key: str, age_minutes: float):
+def orphan(migrated_data_dir, key: str, age_minutes: float):
     """A stored file no row names, last changed ``age_minutes`` ago."""
-    path = data_dir / "files" / key[:2] / key
+    path = migrated_data_dir / "files" / key[:2] / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"left behind by a crash")
     moment = time.time() - age_minutes * 60
@@ -37,9 +30,9 @@ def purge_json(capsys, *args: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_purge_deletes_orphans_older_than_an_hour_and_keeps_younger_ones(data_dir, capsys):
-    old = orphan(data_dir, "ab" * 16, age_minutes=61)
-    young = orphan(data_dir, "cd" * 16, age_minutes=30)
+def test_purge_deletes_orphans_older_than_an_hour_and_keeps_younger_ones(migrated_data_dir, capsys):
+    old = orphan(migrated_data_dir, "ab" * 16, age_minutes=61)
+    young = orphan(migrated_data_dir, "cd" * 16, age_minutes=30)
 
     counts = purge_json(capsys)
 
@@ -47,8 +40,8 @@ def test_purge_deletes_orphans_older_than_an_hour_and_keeps_younger_ones(data_di
     assert not old.exists() and young.exists()
 
 
-def test_a_dry_run_counts_and_deletes_nothing(data_dir, capsys):
-    old = orphan(data_dir, "ab" * 16, age_minutes=120)
+def test_a_dry_run_counts_and_deletes_nothing(migrated_data_dir, capsys):
+    old = orphan(migrated_data_dir, "ab" * 16, age_minutes=120)
 
     counts = purge_json(capsys, "--dry-run")
 
@@ -64,15 +57,15 @@ def test_a_dry_run_counts_and_deletes_nothing(data_dir, capsys):
     assert old.exists()
 
 
-def test_a_stopped_portal_may_sweep_younger_orphans(data_dir, capsys):
-    young = orphan(data_dir, "cd" * 16, age_minutes=5)
+def test_a_stopped_portal_may_sweep_younger_orphans(migrated_data_dir, capsys):
+    young = orphan(migrated_data_dir, "cd" * 16, age_minutes=5)
 
     assert purge_json(capsys, "--orphans-older-than", "0")["orphans"] == 1
     assert not young.exists()
 
 
-def test_the_text_report_names_each_count(data_dir, capsys):
-    orphan(data_dir, "ab" * 16, age_minutes=120)
+def test_the_text_report_names_each_count(migrated_data_dir, capsys):
+    orphan(migrated_data_dir, "ab" * 16, age_minutes=120)
 
     assert main(["purge"]) == 0
 
@@ -83,7 +76,7 @@ def test_the_text_report_names_each_count(data_dir, capsys):
 
 
 @pytest.mark.parametrize("minutes", ["-5", "soon", "1.5"])
-def test_a_bad_age_is_refused_with_exit_2_and_no_traceback(data_dir, capsys, minutes):
+def test_a_bad_age_is_refused_with_exit_2_and_no_traceback(migrated_data_dir, capsys, minutes):
     with pytest.raises(SystemExit) as stopped:
         main(["purge", "--orphans-older-than", minutes])
 

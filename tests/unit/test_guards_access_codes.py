@@ -7,7 +7,6 @@ dropped or moved by one."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,22 +23,6 @@ from .helpers import newest_link, send_message, token_of
 SENDER = "liisa@example.com"
 READER_A, READER_B = "maija@example.fi", "ville@example.fi"
 PINS = ("111111", "222222", "333333", "444444", "555555", "666666")
-
-
-class FrozenClock:
-    """``clock.now`` standing still until :meth:`advance`: exact instants can be tested."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = clock.now()
-        monkeypatch.setattr(clock, "now", lambda: self.now)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    return FrozenClock(monkeypatch)
 
 
 @pytest.fixture

@@ -8,33 +8,16 @@ one sender per address, and the masked address keeps only the domain after the l
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from portal import events
 from portal.models import Guard, Sender, SenderLink
-from portal.services import clock, registration
+from portal.services import registration
 from portal.services.registration import LinkInvalid, RegistrationRefused
 
 TOKEN = "a-personal-link-token-known-to-the-test"
-
-
-class FrozenClock:
-    """``clock.now`` standing still until :meth:`advance`: exact instants can be tested."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = clock.now()
-        monkeypatch.setattr(clock, "now", lambda: self.now)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    return FrozenClock(monkeypatch)
 
 
 @pytest.fixture

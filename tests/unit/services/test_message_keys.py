@@ -29,7 +29,7 @@ async def new_message() -> uuid.UUID:
 async def test_the_data_key_is_stored_only_wrapped_and_opens_again(app_context):
     message_id = await new_message()
 
-    plain = await message_keys.create(message_id)
+    plain = await message_keys.ensure(message_id)
 
     row = await MessageKey.get(message_id=message_id)
     assert len(plain) == 32 and plain not in bytes(row.wrapped)
@@ -38,8 +38,8 @@ async def test_the_data_key_is_stored_only_wrapped_and_opens_again(app_context):
 
 async def test_a_wrapped_key_moved_to_another_message_does_not_open(app_context):
     first, second = await new_message(), await new_message()
-    await message_keys.create(first)
-    await message_keys.create(second)
+    await message_keys.ensure(first)
+    await message_keys.ensure(second)
     stolen = await MessageKey.get(message_id=first)
     await MessageKey.filter(message_id=second).update(wrapped=bytes(stolen.wrapped))
     message_keys.forget(second)  # read the row, not this process's memory
@@ -50,7 +50,7 @@ async def test_a_wrapped_key_moved_to_another_message_does_not_open(app_context)
 
 async def test_deleting_the_message_deletes_its_key(app_context):
     message_id = await new_message()
-    await message_keys.create(message_id)
+    await message_keys.ensure(message_id)
 
     await Message.filter(id=message_id).delete()
     message_keys.forget(message_id)  # the purge does it; other processes' caches expire
@@ -63,7 +63,7 @@ async def test_deleting_the_message_deletes_its_key(app_context):
 async def test_rotation_rewraps_every_key_once_under_the_new_kek_and_keeps_it(app_context):
     keys = app_context.extensions["sinetti"].providers.keys
     ids = [await new_message() for _ in range(7)]
-    plain = {message_id: await message_keys.create(message_id) for message_id in ids}
+    plain = {message_id: await message_keys.ensure(message_id) for message_id in ids}
     old_kek = keys.current_kek_id
     new_kek = keys.add_key()
 
@@ -95,7 +95,7 @@ async def test_parallel_first_uses_of_a_new_draft_agree_on_one_key(app_context):
 
 async def test_a_cached_key_saves_the_provider_a_call(app_context, monkeypatch):
     message_id = await new_message()
-    plain = await message_keys.create(message_id)
+    plain = await message_keys.ensure(message_id)
     provider = app_context.extensions["sinetti"].providers.keys
     calls = []
     unwrap = provider.unwrap
