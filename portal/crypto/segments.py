@@ -104,12 +104,17 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">IB", index, 1 if last else 0)
 
 
+def new_header() -> bytes:
+    """A new file's header: the magic, a random salt and a random nonce prefix."""
+    return MAGIC + os.urandom(SALT) + os.urandom(NONCE_PREFIX)
+
+
 class Sealer:
     """Encrypts one file's segments; its :attr:`header` (new and random unless given: a
     resumable upload gives the one it stored) goes into the file's row."""
 
     def __init__(self, data_key: bytes, context: bytes, header: bytes | None = None) -> None:
-        self.header = header or MAGIC + os.urandom(SALT) + os.urandom(NONCE_PREFIX)
+        self.header = header or new_header()
         salt, self._prefix = _parse_header(self.header)
         self._aead = _derive(data_key, salt, context)
 
@@ -123,8 +128,9 @@ class Sealer:
     ) -> AsyncIterator[bytes]:
         """The stored bytes for the plaintext ``chunks`` (of any sizes) that start at
         ``offset`` (a multiple of ``SEGMENT``) of a file of ``size`` bytes (None: unknown, the
-        file ends where the chunks end), each segment as soon as it is whole. What the
-        chunks hold beyond ``size`` is not sealed: the caller counts and refuses it."""
+        file ends where the chunks end), each segment as soon as it is whole. Chunks that
+        stop inside a segment short of ``size`` leave that segment out: the caller counts
+        the bytes, refuses a short part and takes it again whole."""
         if offset % SEGMENT:
             raise ValueError("a stream starts at a segment boundary")
         index, pending, at = offset // SEGMENT, bytearray(), offset
@@ -140,8 +146,6 @@ class Sealer:
                 index, at = index + 1, at + SEGMENT
         if size is None or at + len(pending) == size:
             yield self.seal(index, bytes(pending), last=True)
-        elif pending:
-            yield self.seal(index, bytes(pending), last=False)
 
 
 class Opener:

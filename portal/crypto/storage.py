@@ -57,11 +57,6 @@ async def writer(storage: StorageBackend, key: str, data_key: bytes) -> SealingW
     return SealingWriter(await storage.writer(key), Sealer(data_key, _context(key)))
 
 
-def new_header(data_key: bytes, key: str) -> bytes:
-    """The header of a resumable upload under ``key``, made when it is announced."""
-    return Sealer(data_key, _context(key)).header
-
-
 async def upload_part(
     storage: StorageBackend,
     key: str,

@@ -113,6 +113,9 @@ class Attachment(Model):
     size = fields.BigIntField()
     crc32 = fields.BigIntField()
     sha256 = fields.CharField(max_length=64)
+    # The stored file's segment header (portal.crypto.segments): its salt and nonce prefix.
+    # None: stored as it came (an empty file, or one stored before encryption at rest).
+    crypto_header = fields.BinaryField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     # The chunked upload it came from: a browser that missed the last answer asks by this id.
     upload_id = fields.UUIDField(null=True, db_index=True)

@@ -30,6 +30,9 @@ class Upload(Model):
     part_tags: fields.Field[list[str]] = fields.JSONField(default=list)
     # CRC-32 of the bytes received so far (the SHA-256 state lives in the process).
     crc32 = fields.BigIntField(default=0)
+    # The segment header its parts are sealed with (the attachment keeps it); None: an upload
+    # begun before encryption at rest, stored as it comes.
+    crypto_header = fields.BinaryField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(db_index=True)
 

@@ -3,11 +3,13 @@
 The server, not the browser, decides where an upload stands: every chunk names the offset it
 starts at, and only a chunk starting exactly where the stored bytes end is taken (else 409
 with the right offset, so duplicates and chunks out of order are harmless). Each chunk is one
-part of the storage backend's resumable upload (an S3 multipart upload, say); its tag, the
-bytes received and the running CRC-32 are kept in the database, so any server process can
-continue. The SHA-256 state cannot be stored, so each process keeps it for the uploads it
-serves; when an upload is continued elsewhere (a restart, another worker), the SHA-256 is
-computed from the stored object once it is complete.
+part of the storage backend's resumable upload (an S3 multipart upload, say), sealed in
+segments at its fixed place with the segment header made when the file was announced
+(:mod:`portal.services.stored_files`); its tag, the bytes received and the running CRC-32
+are kept in the database, so any server process can continue. The SHA-256 state cannot be
+stored, so each process keeps it for the uploads it serves; when an upload is continued
+elsewhere (a restart, another worker), the SHA-256 is computed from the stored object (opened
+again) once it is complete.
 
 The message's limit holds while streaming: a file is announced with its size and refused when
 it does not fit in what the draft has left; a chunk cannot carry more than it announced.
@@ -25,8 +27,9 @@ from typing import Any
 
 from portal.config import MB, Settings
 from portal.context import portal
+from portal.crypto import segments
 from portal.models import Attachment, Message, Upload
-from portal.services import checksums, clock, compose, drafts
+from portal.services import checksums, clock, compose, drafts, stored_files
 from portal.services.files import safe_filename
 from portal.services.uploads import StoredFile, abort_stored, new_storage_key
 from portal.storage.base import StorageBackend
@@ -106,6 +109,7 @@ async def begin(
                 size=size,
                 chunk_size=CHUNK_SIZE,
                 storage_key=new_storage_key(),
+                crypto_header=segments.new_header(),
                 backend_upload_id="",
                 updated_at=clock.now(),
             )
@@ -184,9 +188,7 @@ async def receive(
             crc = await checksums.update(data, crc, sha)
             yield data
 
-    tag = await storage.upload_part(
-        upload.storage_key, upload.backend_upload_id, number, offset, counted_body()
-    )
+    tag = await stored_files.upload_part(storage, upload, number, offset, counted_body())
     if counted != expected:
         raise ChunkRefused("length", upload.received)  # the part is sent again whole
     tags = [*upload.part_tags[: number - 1], tag]
@@ -218,7 +220,7 @@ async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> At
     else:
         # Continued by another process: read what was stored once to compute it.
         digest = hashlib.sha256()
-        async for data in storage.read(upload.storage_key):
+        async for data in await stored_files.read_upload(storage, upload):
             digest.update(data)
         sha256 = digest.hexdigest()
     stored = StoredFile(
@@ -228,6 +230,7 @@ async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> At
         upload.size,
         upload.crc32,
         sha256,
+        upload.crypto_header,
     )
     # The upload row turns into the attachment in one step under the sender's guard: its
     # reservation becomes the attachment's bytes, and a draft cancelled meanwhile (the row is

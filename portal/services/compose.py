@@ -169,6 +169,7 @@ async def attach(
         size=stored.size,
         crc32=stored.crc32,
         sha256=stored.sha256,
+        crypto_header=stored.crypto_header,
         upload_id=upload_id,
     )
 

@@ -4,7 +4,9 @@ Every server process runs it periodically (:mod:`portal.services.housekeeping`),
 ``sinetti purge [--dry-run]`` runs it at once. What goes:
 
 - sent messages (and replies) ``PORTAL_RETENTION_DAYS`` after sending, with their recipients'
-  links and codes, their attachments and the stored files (:mod:`portal.services.retention`);
+  links and codes, their attachments and the stored files (:mod:`portal.services.retention`),
+  and their wrapped data key: from that moment no copy of their files (a backup, an object
+  the delete missed) can be decrypted;
 - personal links unused for ``PORTAL_LINK_VALID_DAYS`` (they no longer sign in anyway);
 - the registration log once no limit counts it (a day);
 - delivered and failed notifications as old as the retention;
@@ -44,7 +46,7 @@ from portal.models import (
     SenderLink,
     Upload,
 )
-from portal.services import atomic, audit, clock, outbox_admin, retention
+from portal.services import atomic, audit, clock, message_keys, outbox_admin, retention
 from portal.storage.base import StorageBackend, StoredItem
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,7 @@ async def purge_messages(storage: StorageBackend, sent_before: datetime) -> int:
     count = 0
     for message_id, sender_id in due:
         keys = await atomic.to_the_end(_delete_message(message_id, sender_id))
+        message_keys.forget(message_id)  # its wrapped key went with the row: crypto-shredded
         if keys is None:
             continue  # another process purged it first
         count += 1

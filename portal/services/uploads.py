@@ -1,7 +1,8 @@
 """Stream a multipart/form-data body: text fields into memory, files into storage.
 
 Files are written to the storage backend as they arrive (python-multipart's streaming parser)
-under random keys; their SHA-256 and CRC-32 are computed on the way. The byte budget is checked
+under random keys, sealed with the draft's data key (:mod:`portal.crypto.storage`); their
+SHA-256 and CRC-32 (of the plaintext) are computed on the way. The byte budget is checked
 as bytes arrive; crossing it, a CSRF failure or a broken body removes everything this request
 stored and raises.
 """
@@ -17,10 +18,11 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from portal.crypto import storage as sealed
 from portal.models import Upload
 from portal.security import CSRF_FIELD
 from portal.services import checksums
-from portal.storage.base import StorageBackend, StorageError, StorageWriter
+from portal.storage.base import StorageBackend, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class StoredFile:
     size: int
     crc32: int
     sha256: str
+    #: The segment header of the stored file (None: stored as it came, see stored_files).
+    crypto_header: bytes | None = None
 
 
 @dataclasses.dataclass
@@ -83,7 +87,7 @@ class _Part:
         self.filename: str | None = None
         self.content_type = "application/octet-stream"
         self.buffer = bytearray()
-        self.writer: StorageWriter | None = None
+        self.writer: sealed.SealingWriter | None = None
         self.key = ""
         self.size = 0
         self.crc = 0
@@ -92,9 +96,14 @@ class _Part:
 
 class _Streamer:
     def __init__(
-        self, storage: StorageBackend, budget: int, csrf_ok: Callable[[str], bool]
+        self,
+        storage: StorageBackend,
+        data_key: bytes | None,
+        budget: int,
+        csrf_ok: Callable[[str], bool],
     ) -> None:
         self.storage = storage
+        self.data_key = data_key
         self.budget = budget
         self.csrf_ok = csrf_ok
         self.csrf_checked = False
@@ -179,12 +188,10 @@ class _Streamer:
         self.received += len(data)
         if self.received > self.budget:
             raise UploadRejected("too-large")
-        if part.writer is None:
-            part.key = new_storage_key()
-            part.writer = await self.storage.writer(part.key)
+        writer = part.writer or await self._open(part)
         part.size += len(data)
         part.crc = await checksums.update(data, part.crc, part.sha)
-        await part.writer.write(data)
+        await writer.write(data)
 
     async def _end_part(self, part: _Part) -> None:
         if part.filename is None:
@@ -201,9 +208,9 @@ class _Streamer:
             if not self.csrf_checked:
                 raise UploadRejected("csrf")
             # A chosen file with no bytes (an empty file) is still an attachment.
-            part.key = new_storage_key()
-            part.writer = await self.storage.writer(part.key)
+            await self._open(part)
         writer, part.writer = part.writer, None
+        assert writer is not None
         try:
             await writer.commit()
         except BaseException:
@@ -217,8 +224,16 @@ class _Streamer:
                 size=part.size,
                 crc32=part.crc,
                 sha256=part.sha.hexdigest(),
+                crypto_header=writer.header,
             )
         )
+
+    async def _open(self, part: _Part) -> sealed.SealingWriter:
+        if self.data_key is None:
+            raise UploadRejected("too-large")  # nothing is kept: no room for a file
+        part.key = new_storage_key()
+        part.writer = await sealed.writer(self.storage, part.key, self.data_key)
+        return part.writer
 
     async def cleanup(self) -> None:
         if self.part is not None and self.part.writer is not None:
@@ -252,11 +267,13 @@ async def stream_form(
     body: AsyncIterable[bytes],
     content_type: str,
     storage: StorageBackend,
+    data_key: bytes | None,
     budget: int,
     csrf_ok: Callable[[str], bool],
 ) -> ParsedForm:
-    """Parse ``body``; files count against ``budget`` bytes. See the module docstring."""
-    streamer = _Streamer(storage, budget, csrf_ok)
+    """Parse ``body``; files are sealed with ``data_key`` (None: the fields only, a file is
+    refused) and count against ``budget`` bytes. See the module docstring."""
+    streamer = _Streamer(storage, data_key, budget, csrf_ok)
     parser = MultipartParser(boundary_of(content_type), streamer.callbacks())  # type: ignore[arg-type]
     try:
         async for chunk in body:

@@ -20,7 +20,7 @@ from stream_zip import NO_COMPRESSION_32, NO_COMPRESSION_64, async_stream_zip
 from portal.i18n import _, babel_locale
 from portal.models import Attachment, Message
 from portal.rendering import render_text
-from portal.services import receipts
+from portal.services import receipts, stored_files
 from portal.services.files import safe_filename, unique_names
 from portal.storage.base import StorageBackend
 
@@ -66,18 +66,27 @@ def zip_names(attachments: list[Attachment], extra: Sequence[str] = ()) -> list[
 def zip_stream(
     storage: StorageBackend,
     message: Message,
+    data_key: bytes,
     text: bytes,
     tz: tzinfo,
     extra: Sequence[tuple[str, bytes]] = (),
 ) -> AsyncIterator[bytes]:
-    """Stream the zip of ``message``; ``text`` is :func:`message_text` and ``extra`` the
-    (name, content) of further small files (the receipt's), rendered beforehand, and the names
-    are translated now: the stream runs after the request and app contexts are gone, where
-    there are no translations."""
+    """Stream the zip of ``message``, its files opened with ``data_key``; ``text`` is
+    :func:`message_text` and ``extra`` the (name, content) of further small files (the
+    receipt's). All of these are fetched and rendered beforehand, and the names translated
+    now: the stream runs after the request and app contexts are gone, where there are no
+    translations and no key provider."""
     attachments: list[Attachment] = list(message.attachments)
     names = zip_names(attachments, [name for name, _content in extra])
     return _zip_stream(
-        storage, message, attachments, names, text, tz, [content for _name, content in extra]
+        storage,
+        message,
+        attachments,
+        names,
+        data_key,
+        text,
+        tz,
+        [content for _name, content in extra],
     )
 
 
@@ -86,6 +95,7 @@ async def _zip_stream(
     message: Message,
     attachments: list[Attachment],
     names: list[str],
+    data_key: bytes,
     text: bytes,
     tz: tzinfo,
     extra: list[bytes],
@@ -103,7 +113,7 @@ async def _zip_stream(
                 modified,
                 MODE,
                 method(attachment.size, attachment.crc32),
-                storage.read(attachment.storage_key),
+                stored_files.read_attachment(storage, attachment, data_key),
             )
         for name, data in zip(names[1 + len(attachments) :], extra, strict=True):
             yield name, modified, MODE, method(len(data), zlib.crc32(data)), _chunks(data)

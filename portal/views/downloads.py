@@ -19,7 +19,7 @@ from werkzeug.http import parse_range_header
 
 from portal.context import portal
 from portal.models import Attachment, Message
-from portal.services import downloads, zipper
+from portal.services import downloads, stored_files, zipper
 from portal.services.files import safe_filename
 from portal.web import client_ip
 
@@ -86,8 +86,9 @@ async def file_response(message: Message, attachment: Attachment, *, actor: str)
     if wanted and request.headers.get("If-Range", etag) != etag:
         wanted = None  # the file changed since the first part: send it whole
     start, end = wanted or (0, size)
+    data_key = await stored_files.data_key(message.id)
     stream = await downloads.primed(
-        portal().providers.storage.read(attachment.storage_key, start, end)
+        stored_files.read_attachment(portal().providers.storage, attachment, data_key, start, end)
     )
     response = _download(
         downloads.counted(
@@ -123,7 +124,10 @@ async def zip_response(message: Message, receipt: str | None = None, *, actor: s
         extra.append((zipper.RECEIPT_JSON, receipt.encode("utf-8")))
         readable = await zipper.receipt_text(receipt, settings.tz)
         extra.append((zipper.RECEIPT_TEXT, readable.encode("utf-8")))
-    stream = zipper.zip_stream(portal().providers.storage, message, text, settings.tz, extra)
+    data_key = await stored_files.data_key(message.id)
+    stream = zipper.zip_stream(
+        portal().providers.storage, message, data_key, text, settings.tz, extra
+    )
     return _download(
         downloads.counted(
             stream,

@@ -14,7 +14,7 @@ from portal.context import portal
 from portal.i18n import L_, _, current_locale
 from portal.models import Attachment, Message
 from portal.security import csrf_valid
-from portal.services import chunked, drafts
+from portal.services import chunked, drafts, message_keys
 from portal.services.files import format_size
 from portal.services.uploads import (
     ParsedForm,
@@ -70,6 +70,7 @@ async def receive_form(
             request.body,
             request.headers.get("Content-Type", ""),
             portal().providers.storage,
+            await message_keys.ensure(reservation.draft_id),
             reservation.size,
             csrf_valid,
         )
@@ -87,7 +88,8 @@ async def typed_fields() -> dict[str, str]:
             request.body,
             request.headers.get("Content-Type", ""),
             portal().providers.storage,
-            0,  # no room: a file is refused at its first byte, after the fields before it
+            None,  # nothing is kept: a file is refused at its first byte, after the fields
+            0,
             csrf_valid,
         )
     except (UploadRejected, StorageFailed) as refused:

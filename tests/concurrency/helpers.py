@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import html
 import re
 import sqlite3
@@ -96,6 +97,44 @@ async def audit_events(db: Database, message_id: Any) -> Counter[str]:
 
 async def message_of_recipient(db: Database, recipient_id: int) -> Any:
     return await db.value("SELECT message_id FROM recipient WHERE id = ?", recipient_id)
+
+
+async def attachments_opened(
+    db: Database, data_dir: Path, stored: dict[str, Any]
+) -> dict[str, str]:
+    """The SHA-256 of the plaintext of every attachment in ``stored`` (its stored bytes by
+    storage key), opened as the server opens it: its message's data key unwrapped by the
+    ``local`` key provider's KEK in the server's data directory, then its segments."""
+    from sinetti_keys_local import LocalKeyProvider
+
+    from portal.config import load_settings
+    from portal.crypto.segments import Opener, cipher_span
+    from portal.keys.base import WrappedKey
+
+    settings = load_settings(environ={}, override={"data_dir": data_dir, "secret_key": "k" * 40})
+    keys = LocalKeyProvider(settings, {})
+    await keys.open()
+    rows = await db.rows(
+        "SELECT a.storage_key, a.size, a.crypto_header, k.kek_id, k.wrapped, a.message_id "
+        "FROM attachment a JOIN message_key k ON k.message_id = a.message_id"
+    )
+    opened: dict[str, str] = {}
+    for key, size, header, kek_id, wrapped, message_id in rows:
+        if stored.get(key) is None:
+            continue
+        data_key = await keys.unwrap(
+            WrappedKey(str(kek_id), bytes(wrapped)), f"message:{message_id}".encode()
+        )
+
+        async def whole(data: bytes = stored[key]) -> Any:
+            yield data
+
+        opener = Opener(data_key, str(key).encode("ascii"), bytes(header))
+        digest = hashlib.sha256()
+        async for plain in opener.stream(whole(), cipher_span(0, size, size), size):
+            digest.update(plain)
+        opened[str(key)] = digest.hexdigest()
+    return opened
 
 
 def moment(value: Any) -> datetime:

@@ -299,3 +299,15 @@ async def mail_content(app: Any, item: Any) -> tuple[str, str]:
     content = await eventually(found)
     assert content, f"outbox item {item.id}: neither queued nor in the development mailbox"
     return content
+
+
+async def attachment_bytes(app: Any, attachment: Any) -> bytes:
+    """The plaintext of a stored attachment, opened with its message's data key (what is
+    stored is sealed: compare this, never the stored bytes, with what was uploaded)."""
+    from portal.services import stored_files
+
+    async with app.app_context():
+        storage = app.extensions["sinetti"].providers.storage
+        data_key = await stored_files.data_key(attachment.message_id)
+        reading = stored_files.read_attachment(storage, attachment, data_key)
+        return b"".join([chunk async for chunk in reading])

@@ -185,3 +185,14 @@ async def test_parts_sealed_on_their_own_make_the_same_file_as_one_stream(size, 
 async def test_a_part_stream_must_start_at_a_segment():
     with pytest.raises(ValueError):
         await _collect(Sealer(KEY, CONTEXT).stream(_chunks(b"x", 1), 1, 10))
+
+
+async def test_chunks_that_stop_inside_a_segment_short_of_the_end_leave_it_out():
+    sealer = Sealer(KEY, CONTEXT)
+
+    async def short() -> AsyncIterator[bytes]:
+        yield b"x" * (SEGMENT + 100)  # a part of a 3-segment file, cut short
+
+    stored = [piece async for piece in sealer.stream(short(), 0, 3 * SEGMENT)]
+
+    assert stored == [sealer.seal(0, b"x" * SEGMENT, False)]

@@ -10,19 +10,22 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tortoise.exceptions import DoesNotExist
 
+from portal.crypto import storage as sealed
 from portal.models import (
     AccessCode,
     Attachment,
     AuditEvent,
     Message,
+    MessageKey,
     MessageStatus,
     Recipient,
     RegistrationEvent,
     SenderLink,
     Upload,
 )
-from portal.services import purge
+from portal.services import purge, stored_files
 from portal.services.uploads import new_storage_key
 from portal.testing import builtin_plugins
 
@@ -49,6 +52,17 @@ def portal_config(request, portal_config):
 @pytest.fixture
 def portal_plugins():
     return builtin_plugins()
+
+
+class BackupCopy:
+    """A copy of one stored object, as a backup keeps it (read like a storage backend)."""
+
+    def __init__(self, key: str, data: bytes) -> None:
+        self.key, self.data = key, data
+
+    async def read(self, key: str, start: int = 0, end: int | None = None):
+        assert key == self.key
+        yield self.data[start:end]
 
 
 def _portal(client):
@@ -254,3 +268,34 @@ async def test_parallel_purges_delete_a_message_once_and_record_it_once(
     assert await AuditEvent.filter(event="purged").count() == 2
     assert await Message.all().count() == 0
     assert await stored_keys(client) == []
+
+
+async def test_a_purged_messages_files_can_no_longer_be_opened_even_from_a_copy(
+    client, sign_in, moved_clock
+):
+    await sign_in(SENDER)
+    message = await _sent(client)
+    attachment = await Attachment.get(message_id=message.id, filename="hakemus.pdf")
+    storage = _portal(client).providers.storage
+    backup = b"".join([chunk async for chunk in storage.read(attachment.storage_key)])
+    async with client.app.app_context():
+        key = await stored_files.data_key(message.id)
+
+    async def from_backup(data_key: bytes) -> bytes:
+        reading = sealed.read_plain(
+            BackupCopy(attachment.storage_key, backup),
+            attachment.storage_key,
+            header=bytes(attachment.crypto_header),
+            data_key=data_key,
+            size=attachment.size,
+        )
+        return b"".join([chunk async for chunk in reading])
+
+    assert await from_backup(key) == FILES[0][2]  # the copy opens while the message lives
+    moved_clock.advance(days=DAYS, minutes=1)
+    await run_purge(client)
+
+    assert not await MessageKey.exists(message_id=message.id)
+    async with client.app.app_context():
+        with pytest.raises(DoesNotExist):  # every process: no row, and this one forgot it
+            await stored_files.data_key(message.id)

@@ -1,4 +1,5 @@
-"""portal.services.uploads.stream_form with the real local storage backend."""
+"""portal.services.uploads.stream_form with the real local storage backend: files are sealed
+as they stream in, and what is stored opens to exactly what was sent."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sinetti_storage_local import LocalStorage
 
+from portal.crypto import storage as sealed
+from portal.crypto.segments import cipher_size
 from portal.services import uploads
 from portal.services.uploads import UploadRejected, stream_form
 
@@ -28,12 +31,23 @@ async def chunked(body: bytes, size: int) -> AsyncIterator[bytes]:
         yield body[start : start + size]
 
 
-async def read_back(storage: LocalStorage, key: str) -> bytes:
-    return b"".join([chunk async for chunk in storage.read(key)])
+DATA_KEY = bytes(range(32))
+
+
+async def read_back(storage: LocalStorage, stored: uploads.StoredFile) -> bytes:
+    assert stored.crypto_header is not None
+    reading = sealed.read_plain(
+        storage,
+        stored.storage_key,
+        header=stored.crypto_header,
+        data_key=DATA_KEY,
+        size=stored.size,
+    )
+    return b"".join([chunk async for chunk in reading])
 
 
 async def parse(storage, body: bytes, content_type: str, *, budget=10_000_000, chunk=65536):
-    return await stream_form(chunked(body, chunk), content_type, storage, budget, csrf_ok)
+    return await stream_form(chunked(body, chunk), content_type, storage, DATA_KEY, budget, csrf_ok)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +70,7 @@ async def test_files_are_streamed_to_storage_with_their_checksums(storage, tmp_p
         assert stored.sha256 == hashlib.sha256(content).hexdigest()
         assert stored.crc32 == zlib.crc32(content)
         assert stored.content_type == "application/octet-stream"
-        assert await read_back(storage, stored.storage_key) == content
+        assert await read_back(storage, stored) == content
     assert len(stored_files(tmp_path)) == 2
 
 
@@ -92,7 +106,7 @@ async def test_a_chosen_empty_file_is_kept_as_an_empty_attachment(storage):
     (stored,) = parsed.files
     assert (stored.filename, stored.size, stored.crc32) == ("tyhja.txt", 0, 0)
     assert stored.sha256 == hashlib.sha256(b"").hexdigest()
-    assert await read_back(storage, stored.storage_key) == b""
+    assert await read_back(storage, stored) == b""
 
 
 async def test_an_empty_file_before_the_csrf_field_is_refused(storage, tmp_path):
@@ -183,7 +197,7 @@ async def test_budget_is_checked_before_the_body_ends(storage):
             yield piece
 
     with pytest.raises(UploadRejected, match="too-large"):
-        await stream_form(counting(), content_type, storage, 10_000, csrf_ok)
+        await stream_form(counting(), content_type, storage, DATA_KEY, 10_000, csrf_ok)
 
     assert consumed < 20_000
 
@@ -266,4 +280,28 @@ async def test_storage_failure_mid_upload_removes_what_this_request_stored(
     with pytest.raises(StorageError):
         await parse(storage, body, content_type)
 
+    assert stored_files(tmp_path) == []
+
+
+async def test_what_is_stored_is_sealed_never_the_plaintext(storage):
+    marker = b"SINETTI-MARKER-confidential " * 5000  # spans several segments
+    body, content_type = multipart([("csrf_token", CSRF)], [("attachments", "a.txt", marker)])
+
+    (stored,) = (await parse(storage, body, content_type)).files
+
+    raw = b"".join([chunk async for chunk in storage.read(stored.storage_key)])
+    assert b"SINETTI-MARKER" not in raw
+    assert len(raw) == cipher_size(len(marker))
+    assert await read_back(storage, stored) == marker
+
+
+async def test_without_a_data_key_only_the_fields_before_a_file_are_read(storage, tmp_path):
+    body, content_type = multipart(
+        [("csrf_token", CSRF), ("subject", "Hakemus")], [("attachments", "tyhja.txt", b"")]
+    )
+
+    with pytest.raises(UploadRejected) as refused:
+        await stream_form(chunked(body, 4096), content_type, storage, None, 0, csrf_ok)
+
+    assert refused.value.fields == {"subject": "Hakemus"}
     assert stored_files(tmp_path) == []

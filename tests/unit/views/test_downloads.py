@@ -52,6 +52,12 @@ async def test_whole_file_says_ranges_are_accepted_and_carries_its_sha256_as_eta
         ("bytes=0-", 0, len(DATA)),
         ("bytes=-1", len(DATA) - 1, len(DATA)),
         ("bytes=-999999", 0, len(DATA)),
+        # at the 64 KiB segments' boundaries (the file is stored sealed in segments)
+        ("bytes=65535-65536", 65_535, 65_537),
+        ("bytes=65536-131071", 65_536, 131_072),
+        ("bytes=131071-131071", 131_071, 131_072),
+        ("bytes=262144-", 262_144, len(DATA)),
+        ("bytes=262143-262144", 262_143, 262_145),
     ],
 )
 async def test_a_range_request_gets_206_with_exactly_those_bytes(download, header, start, end):

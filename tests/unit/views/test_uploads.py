@@ -15,7 +15,15 @@ from portal.models import Attachment, Message, Upload
 from portal.services import chunked
 from portal.services.chunked import CHUNK_SIZE
 
-from ..helpers import csrf_of, page_text, post_compose, row_counts, sign_in_with, stored_files
+from ..helpers import (
+    attachment_bytes,
+    csrf_of,
+    page_text,
+    post_compose,
+    row_counts,
+    sign_in_with,
+    stored_files,
+)
 
 SENDER = "liisa@example.com"
 DATA = os.urandom(2 * CHUNK_SIZE + 12345)  # two whole chunks and a short last one
@@ -68,7 +76,7 @@ async def upload_all(client, csrf) -> dict:
 
 
 async def test_a_file_sent_in_chunks_becomes_an_attachment_with_its_checksums(
-    client, csrf, data_dir
+    portal_app, client, csrf, data_dir
 ):
     answer = await upload_all(client, csrf)
 
@@ -79,7 +87,8 @@ async def test_a_file_sent_in_chunks_becomes_an_attachment_with_its_checksums(
     assert attachment.filename == "iso raportti.pdf"
     assert await Upload.all().count() == 0
     (stored,) = stored_files(data_dir)
-    assert stored.read_bytes() == DATA
+    assert DATA[:64] not in stored.read_bytes()  # sealed at rest
+    assert await attachment_bytes(portal_app.app, attachment) == DATA
     assert "iso raportti.pdf" in await page_text(await client.get("/compose"))
 
 
