@@ -48,6 +48,15 @@ def _parse_int(name: str, raw: str, minimum: int = 0) -> int:
     return value
 
 
+#: Programs and scripts that Windows, macOS or Linux run when opened, and installers.
+REFUSED_FILE_TYPES = (
+    *("exe", "com", "scr", "pif", "cpl", "dll", "sys", "msi", "msp", "msix", "appx", "appxbundle"),
+    *("bat", "cmd", "ps1", "psm1", "psd1", "vbs", "vbe", "js", "jse", "wsf", "wsh", "wsc"),
+    *("hta", "lnk", "scf", "reg", "inf", "msc", "gadget", "application", "jar", "apk"),
+    *("app", "command", "sh", "bash", "csh", "ksh", "zsh", "run", "elf", "deb", "rpm"),
+)
+
+
 def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.replace(";", ",").split(",") if part.strip())
 
@@ -77,6 +86,11 @@ class Settings:
     default_locale: str = "fi"
     timezone: str = "Europe/Helsinki"
     max_attachments_bytes: int = 400 * MB
+    #: File types (name extensions) that are refused: programs and scripts. A file whose
+    #: bytes are a program or a script is refused whatever its name.
+    refused_file_types: tuple[str, ...] = REFUSED_FILE_TYPES
+    #: When not empty, only files of these types (name extensions) are accepted.
+    allowed_file_types: tuple[str, ...] = ()
     max_recipients: int = 50
     #: Unfinished chunked uploads with no new chunk for this long are cleaned up.
     upload_abandon_hours: int = 24

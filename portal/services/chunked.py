@@ -29,7 +29,7 @@ from portal.config import MB, Settings
 from portal.context import portal
 from portal.crypto import segments
 from portal.models import Attachment, Message, Upload
-from portal.services import checksums, clock, compose, drafts, stored_files
+from portal.services import checksums, clock, compose, drafts, file_policy, stored_files
 from portal.services.files import safe_filename
 from portal.services.uploads import StoredFile, abort_stored, new_storage_key
 from portal.storage.base import StorageBackend
@@ -92,6 +92,7 @@ async def begin(
         raise ChunkRefused("size")
     fingerprint = fingerprint[:400]
     name = safe_filename(filename)
+    file_policy.check_name(settings, name)
     content_type = content_type[:255] or "application/octet-stream"
     if size == 0:
         return await _store_empty(storage, sender_id, draft_id, name, content_type, locale)
@@ -174,6 +175,7 @@ async def receive(
     if length is not None and length > expected:
         raise ChunkRefused("too-large", upload.received)
     number = offset // upload.chunk_size + 1
+    head = file_policy.HeadCheck(upload.filename) if offset == 0 else None
     known = _hashes().get(upload.id)
     sha = known[1].copy() if known is not None and known[0] == offset else None
     crc = upload.crc32
@@ -185,10 +187,18 @@ async def receive(
             counted += len(data)
             if counted > expected:
                 raise ChunkRefused("too-large", upload.received)
+            if head is not None:
+                head.feed(data)
             crc = await checksums.update(data, crc, sha)
             yield data
+        if head is not None:
+            head.finish()  # a file shorter than the head
 
-    tag = await stored_files.upload_part(storage, upload, number, offset, counted_body())
+    try:
+        tag = await stored_files.upload_part(storage, upload, number, offset, counted_body())
+    except file_policy.FileRefused:
+        await abort(storage, upload)  # nothing of a refused file is kept
+        raise
     if counted != expected:
         raise ChunkRefused("length", upload.received)  # the part is sent again whole
     tags = [*upload.part_tags[: number - 1], tag]

@@ -18,10 +18,11 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from portal.config import Settings
 from portal.crypto import storage as sealed
 from portal.models import Upload
 from portal.security import CSRF_FIELD
-from portal.services import checksums
+from portal.services import checksums, file_policy
 from portal.storage.base import StorageBackend, StorageError
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,13 @@ MAX_PARTS = 1000
 
 class UploadRejected(Exception):
     """The body cannot be accepted. ``reason``: ``too-large`` (the message limit), ``quota``
-    (the sender's limit for unsent drafts), ``csrf`` or ``malformed``."""
+    (the sender's limit for unsent drafts), ``csrf``, ``malformed`` or ``file-type`` (a file
+    the policy refuses: ``refused_file`` says which and why)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, refused_file: file_policy.FileRefused | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.refused_file = refused_file
         #: The text fields read before the body was refused, so the form can show them again.
         self.fields: dict[str, str] = {}
 
@@ -92,16 +95,19 @@ class _Part:
         self.size = 0
         self.crc = 0
         self.sha = hashlib.sha256()
+        self.head: file_policy.HeadCheck | None = None
 
 
 class _Streamer:
     def __init__(
         self,
+        settings: Settings,
         storage: StorageBackend,
         data_key: bytes | None,
         budget: int,
         csrf_ok: Callable[[str], bool],
     ) -> None:
+        self.settings = settings
         self.storage = storage
         self.data_key = data_key
         self.budget = budget
@@ -173,6 +179,9 @@ class _Streamer:
                 .strip()[:255]
                 or "application/octet-stream"
             )
+            if part.filename:
+                file_policy.check_name(self.settings, part.filename)
+                part.head = file_policy.HeadCheck(part.filename)
 
     async def _part_data(self, part: _Part, data: bytes) -> None:
         if part.filename is None:
@@ -188,6 +197,8 @@ class _Streamer:
         self.received += len(data)
         if self.received > self.budget:
             raise UploadRejected("too-large")
+        if part.head is not None:
+            part.head.feed(data)  # a program is refused before its first segment is stored
         writer = part.writer or await self._open(part)
         part.size += len(data)
         part.crc = await checksums.update(data, part.crc, part.sha)
@@ -209,6 +220,8 @@ class _Streamer:
                 raise UploadRejected("csrf")
             # A chosen file with no bytes (an empty file) is still an attachment.
             await self._open(part)
+        if part.head is not None:
+            part.head.finish()  # a file shorter than the head
         writer, part.writer = part.writer, None
         assert writer is not None
         try:
@@ -270,10 +283,13 @@ async def stream_form(
     data_key: bytes | None,
     budget: int,
     csrf_ok: Callable[[str], bool],
+    *,
+    settings: Settings,
 ) -> ParsedForm:
     """Parse ``body``; files are sealed with ``data_key`` (None: the fields only, a file is
-    refused) and count against ``budget`` bytes. See the module docstring."""
-    streamer = _Streamer(storage, data_key, budget, csrf_ok)
+    refused), count against ``budget`` bytes and must pass the file policy of ``settings``.
+    See the module docstring."""
+    streamer = _Streamer(settings, storage, data_key, budget, csrf_ok)
     parser = MultipartParser(boundary_of(content_type), streamer.callbacks())  # type: ignore[arg-type]
     try:
         async for chunk in body:
@@ -289,6 +305,10 @@ async def stream_form(
     except BaseException as exc:
         await streamer.cleanup()
         typed = {k: v for k, v in streamer.fields.items() if k != CSRF_FIELD}
+        if isinstance(exc, file_policy.FileRefused):
+            rejected = UploadRejected("file-type", exc)
+            rejected.fields = typed
+            raise rejected from None
         if isinstance(exc, UploadRejected):
             exc.fields = typed
         elif isinstance(exc, StorageError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from portal.i18n import L_
 from portal.services.chunked import ChunkRefused
 from portal.services.drafts import DraftClosed
+from portal.services.file_policy import FileRefused
 from portal.services.registration import LinkInvalid, RegistrationRefused
 from portal.services.uploads import UploadRejected
 from portal.storage.base import StorageError
@@ -23,6 +24,7 @@ CANNOT_STORE = L_(
 
 #: Why an upload (a form's files or a chunk) was refused; any other reason is a bad request.
 UPLOAD_REASONS = {
+    "file-type": 422,
     "too-large": 413,
     "quota": 413,
     "gone": 404,
@@ -49,6 +51,8 @@ def status_of(result: object) -> int:
             return PROBLEMS[result]
         case ChunkRefused() | UploadRejected():
             return UPLOAD_REASONS.get(result.reason, 400)
+        case FileRefused():
+            return UPLOAD_REASONS["file-type"]  # the body is readable; one file is refused
         case RegistrationRefused():
             return REGISTRATION[result.reason]
         case LinkInvalid():

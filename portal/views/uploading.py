@@ -14,7 +14,7 @@ from portal.context import portal
 from portal.i18n import L_, _, current_locale
 from portal.models import Attachment, Message
 from portal.security import csrf_valid
-from portal.services import chunked, drafts, message_keys
+from portal.services import chunked, drafts, file_policy, message_keys
 from portal.services.files import format_size
 from portal.services.uploads import (
     ParsedForm,
@@ -73,6 +73,7 @@ async def receive_form(
             await message_keys.ensure(reservation.draft_id),
             reservation.size,
             csrf_valid,
+            settings=portal().settings,
         )
     except BaseException:
         await reservation.release()
@@ -91,6 +92,7 @@ async def typed_fields() -> dict[str, str]:
             None,  # nothing is kept: a file is refused at its first byte, after the fields
             0,
             csrf_valid,
+            settings=portal().settings,
         )
     except (UploadRejected, StorageFailed) as refused:
         return refused.fields
@@ -137,7 +139,32 @@ async def refusal(refused: Exception) -> tuple[dict[str, list[str]], int]:
         return {"attachments": [text]}, status_of(refused)
     if refused.reason == "quota":
         return {"attachments": [quota_text()]}, status_of(refused)
+    if refused.refused_file is not None:
+        return {"attachments": [file_refused_text(refused.refused_file)]}, status_of(refused)
     return {"form": [str(UPLOAD_ERRORS[refused.reason])]}, status_of(refused)
+
+
+def file_refused_text(refused: file_policy.FileRefused) -> str:
+    """Why the file may not be sent, naming it."""
+    if refused.reason == "not-allowed":
+        return _(
+            "“%(name)s” cannot be sent: this service accepts only these file types: %(types)s."
+        ) % {"name": refused.filename, "types": allowed_types_text()}
+    return _(
+        "“%(name)s” cannot be sent: programs and scripts (such as .exe, .bat or .js files) "
+        "are not accepted, because they could harm the recipient's computer."
+    ) % {"name": refused.filename}
+
+
+def allowed_types_text() -> str:
+    return ", ".join(f".{kind}" for kind in file_policy.allowed_types(portal().settings))
+
+
+def file_policy_hint() -> str:
+    """What the compose page says about file types before anything is chosen."""
+    if portal().settings.allowed_file_types:
+        return _("You can send only these file types: %(types)s.") % {"types": allowed_types_text()}
+    return _("Programs and scripts (such as .exe, .bat or .js files) cannot be sent.")
 
 
 def quota_text() -> str:
@@ -160,5 +187,6 @@ async def attachment_context(sender_id: int, draft: Message | None) -> dict[str,
         "max_bytes": format_size(limit),
         "remaining_bytes": format_size(remaining),
         "remaining_raw": remaining,
+        "file_types_hint": file_policy_hint(),
         "format_size": format_size,
     }

@@ -23,7 +23,7 @@ from portal.context import portal
 from portal.i18n import _, current_locale
 from portal.models import Attachment, Sender, Upload
 from portal.security import CSRF_HEADER, csrf_valid, streams_its_body
-from portal.services import chunked
+from portal.services import chunked, file_policy
 from portal.services.announcement import BadAnnouncement, parse_announcement
 from portal.services.chunked import ChunkRefused
 from portal.services.files import format_size
@@ -84,6 +84,11 @@ def _refused(refused: ChunkRefused) -> Any:
     return jsonify(body), status_of(refused)
 
 
+def _file_refused(refused: file_policy.FileRefused) -> Any:
+    body = {"error": uploading.file_refused_text(refused), "reason": "file-type"}
+    return jsonify(body), status_of(refused)
+
+
 def _storage_failed(exc: StorageError) -> Any:
     log.error("storage backend failed during a chunked upload: %s", exc)
     return jsonify({"error": _("The file could not be stored right now. Try again later.")}), 503
@@ -112,6 +117,8 @@ async def begin(sender: Sender) -> Any:
         )
     except ChunkRefused as refused:
         return _refused(refused)
+    except file_policy.FileRefused as refused:
+        return _file_refused(refused)
     except StorageError as exc:
         return _storage_failed(exc)
     sessions.remember_draft(str(draft.id))
@@ -158,6 +165,8 @@ async def chunk(sender: Sender, upload_id: str) -> Any:
         )
     except ChunkRefused as refused:
         return _refused(refused)
+    except file_policy.FileRefused as refused:
+        return _file_refused(refused)
     except StorageError as exc:
         return _storage_failed(exc)
     return jsonify(_state(result))

@@ -17,7 +17,7 @@ from portal.crypto.segments import cipher_size
 from portal.services import uploads
 from portal.services.uploads import UploadRejected, stream_form
 
-from ..helpers import multipart, stored_files
+from ..helpers import multipart, plain_settings, stored_files
 
 CSRF = "the-sessions-csrf-token"
 
@@ -32,6 +32,7 @@ async def chunked(body: bytes, size: int) -> AsyncIterator[bytes]:
 
 
 DATA_KEY = bytes(range(32))
+SETTINGS = plain_settings("data")  # the default file policy: programs and scripts refused
 
 
 async def read_back(storage: LocalStorage, stored: uploads.StoredFile) -> bytes:
@@ -47,7 +48,9 @@ async def read_back(storage: LocalStorage, stored: uploads.StoredFile) -> bytes:
 
 
 async def parse(storage, body: bytes, content_type: str, *, budget=10_000_000, chunk=65536):
-    return await stream_form(chunked(body, chunk), content_type, storage, DATA_KEY, budget, csrf_ok)
+    return await stream_form(
+        chunked(body, chunk), content_type, storage, DATA_KEY, budget, csrf_ok, settings=SETTINGS
+    )
 
 
 @pytest.mark.parametrize(
@@ -197,7 +200,9 @@ async def test_budget_is_checked_before_the_body_ends(storage):
             yield piece
 
     with pytest.raises(UploadRejected, match="too-large"):
-        await stream_form(counting(), content_type, storage, DATA_KEY, 10_000, csrf_ok)
+        await stream_form(
+            counting(), content_type, storage, DATA_KEY, 10_000, csrf_ok, settings=SETTINGS
+        )
 
     assert consumed < 20_000
 
@@ -301,7 +306,58 @@ async def test_without_a_data_key_only_the_fields_before_a_file_are_read(storage
     )
 
     with pytest.raises(UploadRejected) as refused:
-        await stream_form(chunked(body, 4096), content_type, storage, None, 0, csrf_ok)
+        await stream_form(
+            chunked(body, 4096), content_type, storage, None, 0, csrf_ok, settings=SETTINGS
+        )
 
     assert refused.value.fields == {"subject": "Hakemus"}
     assert stored_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("ohjelma.exe", b"%PDF-1.7 looks like a document"),  # refused by its name
+        ("Asennus.MSI", b"anything"),
+        ("raportti.pdf", b"MZ\x90\x00\x03" + b"\x00" * 400),  # a Windows program named .pdf
+        ("muistio.txt", b"\x7fELF\x02\x01\x01" + b"\x00" * 400),  # a Linux program
+        ("ohje.txt", b"#!/bin/sh\nrm -rf ~\n"),  # a script, shorter than the head
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 4096])
+async def test_a_program_or_script_is_refused_by_name_or_bytes_and_nothing_kept(
+    storage, tmp_path, name, content, chunk
+):
+    body, content_type = multipart(
+        [("csrf_token", CSRF), ("subject", "Hakemus")],
+        [("attachments", "ok.txt", b"fine " * 100), ("attachments", name, content)],
+    )
+
+    with pytest.raises(UploadRejected) as refused:
+        await parse(storage, body, content_type, chunk=chunk)
+
+    assert refused.value.reason == "file-type"
+    assert refused.value.refused_file is not None
+    assert (refused.value.refused_file.filename, refused.value.refused_file.reason) == (
+        name,
+        "program",
+    )
+    assert refused.value.fields == {"subject": "Hakemus"}
+    assert stored_files(tmp_path) == []
+
+
+async def test_with_an_allowed_list_only_those_types_pass(storage):
+    only_pdf = plain_settings("data", allowed_file_types=".PDF, docx")
+    body, content_type = multipart(
+        [("csrf_token", CSRF)],
+        [("attachments", "a.pdf", b"%PDF-1.7"), ("attachments", "b.odt", b"PK\x03\x04")],
+    )
+
+    with pytest.raises(UploadRejected) as refused:
+        await stream_form(
+            chunked(body, 4096), content_type, storage, DATA_KEY, 10_000, csrf_ok, settings=only_pdf
+        )
+
+    assert refused.value.refused_file is not None
+    assert refused.value.refused_file.reason == "not-allowed"
+    assert refused.value.refused_file.filename == "b.odt"
