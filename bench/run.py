@@ -16,6 +16,9 @@ Parts (``--only``, comma-separated; default all but ``servers``):
 - ``concurrent``: ``--senders`` signed-in senders upload ``--sender-mb`` each at the same time;
 - ``s3``: the chunked upload (and a download) with ``PORTAL_STORAGE=s3`` against moto's S3
   server on loopback (its own process: it keeps objects in memory);
+- ``encryption``: the chunked and multipart uploads, the download and the zip once more with
+  encryption at rest switched off (``bench/unsealed_app.py``), on local storage and (with
+  ``s3``) on moto: each encrypted speed as a ratio to the unencrypted one of the same run;
 - ``servers``: the older comparison of ASGI servers: pages under ``wrk`` and the multipart
   upload under hypercorn, uvicorn and granian.
 
@@ -60,7 +63,20 @@ from portal.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PARTS = ("bare", "chunked", "multipart", "download", "zip", "concurrent", "s3", "servers")
+PARTS = (
+    "bare",
+    "chunked",
+    "multipart",
+    "download",
+    "zip",
+    "concurrent",
+    "s3",
+    "encryption",
+    "servers",
+)
+PORTAL = "portal.asgi:app"
+UNSEALED = "bench.unsealed_app:app"  # the same portal with encryption at rest switched off
+UNENCRYPTED = "unencrypted: "
 DEFAULT_PARTS = ",".join(p for p in PARTS if p != "servers")
 CHUNK = 8 * MB  # what the portal answers as chunk_size; the client follows the server's
 _REMOVE = re.compile(r"/compose/attachments/(\d+)/remove")
@@ -233,6 +249,7 @@ class Bench:
             "BENCH_UPLOAD_DIR": str(work / "bare"),
             "BENCH_DOWNLOAD_FILE": str(work / "download.bin"),
         }
+        self.parts: set[str] = set()
         self.rows: list[dict[str, Any]] = []
         self.baseline: dict[str, float] = {}
         self.servers_run = 0
@@ -306,9 +323,12 @@ class Bench:
 
         return remove
 
-    def chunked(self) -> None:
-        for mb in (self.args.upload_mb, self.args.small_mb):
-            with self.server("portal.asgi:app") as server:
+    def chunked(
+        self, label: str = "", env: dict[str, str] | None = None, app: str = PORTAL
+    ) -> None:
+        sizes = (self.args.upload_mb, self.args.small_mb) if not label else (self.args.upload_mb,)
+        for mb in sizes:
+            with self.server(app, env) as server:
                 browser = sign_in(server.base, self.data)
                 ids: list[int] = []
 
@@ -316,11 +336,13 @@ class Bench:
                     ids.append(chunked_upload(browser, mb * MB, self.block)["id"])
 
                 result = self.measure(server, mb, upload, self._remover(browser, ids))
-                self.add(f"chunked upload, {mb} MB", result, "upload", "begin + 8 MiB PUTs")
+                self.add(f"{label}chunked upload, {mb} MB", result, "upload", "begin + 8 MiB PUTs")
 
-    def multipart(self, label: str = "", env: dict[str, str] | None = None) -> None:
+    def multipart(
+        self, label: str = "", env: dict[str, str] | None = None, app: str = PORTAL
+    ) -> None:
         mb = self.args.upload_mb
-        with self.server("portal.asgi:app", env) as server:
+        with self.server(app, env) as server:
             browser = sign_in(server.base, self.data)
             ids: list[int] = []
             fields = {
@@ -340,9 +362,13 @@ class Bench:
             self.add(f"{label}multipart compose POST", result, "upload")
 
     def downloads(
-        self, parts: set[str], label: str = "", env: dict[str, str] | None = None
+        self,
+        parts: set[str],
+        label: str = "",
+        env: dict[str, str] | None = None,
+        app: str = PORTAL,
     ) -> None:
-        with self.server("portal.asgi:app", env) as server:
+        with self.server(app, env) as server:
             sender = sign_in(server.base, self.data)
             attachment = chunked_upload(sender, self.size, self.block)
             reader_address = f"reader{time.time_ns()}@example.fi"
@@ -417,6 +443,12 @@ class Bench:
             if failed:
                 print(f"failed uploads: {failed[:3]}", file=sys.stderr)
 
+    def unencrypted(self) -> None:
+        """The local-storage scenarios once more without encryption at rest (S3's: in s3)."""
+        self.chunked(UNENCRYPTED, app=UNSEALED)
+        self.multipart(UNENCRYPTED, app=UNSEALED)
+        self.downloads({"download", "zip"}, UNENCRYPTED, app=UNSEALED)
+
     def s3(self) -> None:
         try:
             import moto.server
@@ -438,25 +470,15 @@ class Bench:
             if not line:
                 raise RuntimeError("the moto S3 server did not start (see its log)")
             env = {**self.env, **json.loads(line)}
-            mb = self.args.upload_mb
-            with self.server("portal.asgi:app", env) as server:
-                browser = sign_in(server.base, self.data)
-                ids: list[int] = []
-                result = self.measure(
-                    server,
-                    mb,
-                    lambda: ids.append(chunked_upload(browser, self.size, self.block)["id"]),
-                    self._remover(browser, ids),
-                )
-                moto_peak = _status_kb(moto.pid, "VmHWM") / 1024
-                self.add(
-                    "s3 (moto) chunked upload",
-                    result,
-                    "upload",
-                    f"moto's own peak RSS {moto_peak:.0f} MB (objects in memory)",
-                )
+            self.chunked("s3 (moto) ", env)
+            moto_peak = _status_kb(moto.pid, "VmHWM") / 1024
+            self.rows[-1]["note"] += f"; moto's own peak RSS {moto_peak:.0f} MB (objects in memory)"
             self.multipart("s3 (moto) ", env)
             self.downloads({"download"}, "s3 (moto) ", env)
+            if "encryption" in self.parts:
+                self.chunked(f"{UNENCRYPTED}s3 (moto) ", env, UNSEALED)
+                self.multipart(f"{UNENCRYPTED}s3 (moto) ", env, UNSEALED)
+                self.downloads({"download"}, f"{UNENCRYPTED}s3 (moto) ", env, UNSEALED)
         finally:
             if moto.stdin:
                 moto.stdin.close()
@@ -546,6 +568,11 @@ def targets(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[s
             growth < 10,
         )
     for row in rows:
+        plain = by_name.get(UNENCRYPTED + row["scenario"])
+        if plain is not None:
+            ratio = row["MB/s"] / plain["MB/s"]
+            check(f"{row['scenario']}: encrypted ≥ 0.8 × unencrypted", f"{ratio:.2f}", ratio >= 0.8)
+    for row in rows:
         if "zip download" in row["scenario"] and not row["scenario"].startswith("s3"):
             check(f"{row['scenario']} ≥ 300 MB/s", f"{row['MB/s']:.0f} MB/s", row["MB/s"] >= 300)
     return checks
@@ -571,13 +598,14 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="sinetti-bench-"))
     bench = Bench(args, work)
+    bench.parts = parts
     subprocess.run(
         [str(BIN / "sinetti"), "migrate"], env=bench.env, cwd=ROOT, check=True, capture_output=True
     )
     started = time.monotonic()
     server_rows: list[dict[str, Any]] = []
     try:
-        if parts & {"chunked", "multipart", "download", "zip", "concurrent", "s3"}:
+        if parts & {"chunked", "multipart", "download", "zip", "concurrent", "s3", "encryption"}:
             bench.bare()  # the baseline the others are compared with
         if "chunked" in parts:
             bench.chunked()
@@ -587,6 +615,8 @@ def main() -> int:
             bench.downloads(parts)
         if "concurrent" in parts:
             bench.concurrent()
+        if "encryption" in parts:
+            bench.unencrypted()
         if "s3" in parts:
             bench.s3()
         if "servers" in parts:

@@ -15,8 +15,8 @@ What is here, by job:
 - **Providers**: the base classes of what ``register_*`` hooks return
   (:class:`StorageBackend`, :class:`MailTransport`, :class:`SmsGateway`,
   :class:`VerificationProvider` and :class:`CodeVerificationProvider`, :class:`Theme`,
-  :class:`CliCommand`, :class:`RecipientPolicy`, :class:`SignInMethod`) and what their
-  methods take and return.
+  :class:`CliCommand`, :class:`RecipientPolicy`, :class:`SignInMethod`, :class:`KeyProvider`,
+  :class:`Scanner`) and what their methods take and return.
 - **Settings**: :func:`settings` (the portal's :class:`Settings`), :class:`Options` (typed
   ``PORTAL_<PREFIX>*`` options, raising :class:`ConfigError`).
 - **Queueing**: :func:`queue_mail` and :func:`queue_sms` hand a message to the outbox, which
@@ -47,6 +47,7 @@ from portal.mail.base import MailDeliveryError, MailTransport, OutgoingMail
 from portal.models import Attachment, Message, OutboxItem, Recipient
 from portal.providers import Options, Provider
 from portal.rules import RecipientDecision, SignInMethod
+from portal.scanning.base import Scanner, ScannerUnavailable, Verdict
 from portal.security import csrf_token
 from portal.services import clock, outbox, registration
 from portal.services.recipients import mask_phone
@@ -89,6 +90,8 @@ __all__ = [
     "Provider",
     "Recipient",
     "RecipientDecision",
+    "Scanner",
+    "ScannerUnavailable",
     "Settings",
     "SignInMethod",
     "SmsDeliveryError",
@@ -100,6 +103,7 @@ __all__ = [
     "Theme",
     "TranslationDomain",
     "UnwrapError",
+    "Verdict",
     "VerificationProvider",
     "WrappedKey",
     "csrf_token",

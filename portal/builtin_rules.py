@@ -1,6 +1,7 @@
 """The core's own answers to the rule hooks of :mod:`portal.rules`, registered in every
 portal and asked after every plugin (``trylast``): a plugin decides first, these decide what
-no plugin decided."""
+no plugin decided. Also the core's own trivial providers (the ``email-link`` sign-in, the
+``none`` scanner), so the defaults work whatever plugins are installed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from portal.config import Settings
 from portal.hookspecs import hookimpl
 from portal.i18n import L_
 from portal.rules import EMAIL_LINK, RecipientDecision, SignInMethod
+from portal.scanning.base import NoScanner, Scanner
 from portal.services.recipients import domain_refusal
 
 
@@ -28,3 +30,8 @@ def choose_verification(phone: str | None, settings: Settings) -> str:
 @hookimpl
 def register_sign_in_methods() -> list[SignInMethod]:
     return [SignInMethod(EMAIL_LINK, L_("Send me a personal link"))]
+
+
+@hookimpl
+def register_scanners() -> list[type[Scanner]]:
+    return [NoScanner]

@@ -30,6 +30,7 @@ PROVIDES = (
     ("register_mail_transports", "mail"),
     ("register_sms_gateways", "sms"),
     ("register_key_providers", "keys"),
+    ("register_scanners", "scanner"),
     ("register_themes", "themes"),
     ("register_blueprints", "blueprints"),
     ("register_translation_domains", "translations"),

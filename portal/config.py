@@ -72,6 +72,11 @@ class Settings:
     storage: str = "local"
     #: The key provider that keeps the key-encryption keys (``local``: PORTAL_KEK or a file).
     keys: str = "local"
+    #: The malware scanner of attachments (``none``: no scanning; ``clamav``: a clamd).
+    scanner: str = "none"
+    #: When the scanner cannot be reached, let messages go unscanned instead of waiting
+    #: (not recommended).
+    scan_fail_open: bool = False
     mail: str = "dev"
     mail_from: str = "sinetti@localhost"
     sms: str = "dev"

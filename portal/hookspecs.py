@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from portal.mail.base import MailTransport
     from portal.models import Attachment, Message, Recipient
     from portal.rules import RecipientDecision, SignInMethod
+    from portal.scanning.base import Scanner
     from portal.sms.base import SmsGateway
     from portal.storage.base import StorageBackend
     from portal.themes import Theme
@@ -74,6 +75,14 @@ def register_key_providers() -> list[type[KeyProvider]]:
     """Return key provider classes (:class:`portal.api.KeyProvider`): where the
     key-encryption keys that wrap each message's data key are kept. ``PORTAL_KEYS`` picks one.
     Called once at start-up."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_scanners() -> list[type[Scanner]]:
+    """Return scanner classes (:class:`portal.api.Scanner`): the malware check of attachments
+    before a message's recipients are notified. ``PORTAL_SCANNER`` picks one (``none``, built
+    in, passes every file). Called once at start-up."""
     raise NotImplementedError
 
 

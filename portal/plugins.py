@@ -21,6 +21,7 @@ from portal.keys.base import KeyProvider
 from portal.mail.base import MailTransport
 from portal.providers import Provider
 from portal.rules import SignInMethod, sign_in_methods
+from portal.scanning.base import Scanner
 from portal.sms.base import SmsGateway
 from portal.storage.base import StorageBackend
 from portal.themes import Theme
@@ -81,13 +82,21 @@ class Providers:
     mail: MailTransport
     sms: SmsGateway
     keys: KeyProvider
+    scanner: Scanner
     verification: dict[str, VerificationProvider]
     theme: Theme
     #: The sign-in methods ``PORTAL_SIGN_IN`` offers, in its order.
     sign_in: dict[str, SignInMethod]
 
     def all(self) -> list[Provider]:
-        return [self.storage, self.mail, self.sms, self.keys, *self.verification.values()]
+        return [
+            self.storage,
+            self.mail,
+            self.sms,
+            self.keys,
+            self.scanner,
+            *self.verification.values(),
+        ]
 
 
 def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
@@ -97,6 +106,7 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
     mails = _collect(hook.register_mail_transports(), "mail transport")
     smses = _collect(hook.register_sms_gateways(), "SMS gateway")
     key_providers = _collect(hook.register_key_providers(), "key provider")
+    scanners = _collect(hook.register_scanners(), "scanner")
     verifications = _collect(hook.register_verification_providers(), "verification provider")
     themes = _collect(hook.register_themes(), "theme")
 
@@ -105,6 +115,7 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         _choose(mails, settings.mail, "mail transport", "MAIL"),
         _choose(smses, settings.sms, "SMS gateway", "SMS"),
         _choose(key_providers, settings.keys, "key provider", "KEYS"),
+        _choose(scanners, settings.scanner, "scanner", "SCANNER"),
     ]
     _choose(verifications, settings.verification, "verification provider", "VERIFICATION")
     _choose(
@@ -123,6 +134,7 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
         *mails.values(),
         *smses.values(),
         *key_providers.values(),
+        *scanners.values(),
         *verifications.values(),
     ]
     _check_unclaimed(settings, installed)
@@ -132,12 +144,13 @@ def load_providers(pm: pluggy.PluginManager, settings: Settings) -> Providers:
             settings, settings.options_for(cls.settings_prefix) if cls.settings_prefix else {}
         )
 
-    storage_cls, mail_cls, sms_cls, keys_cls = chosen
+    storage_cls, mail_cls, sms_cls, keys_cls, scanner_cls = chosen
     return Providers(
         storage=make(storage_cls),  # type: ignore[arg-type]
         mail=make(mail_cls),  # type: ignore[arg-type]
         sms=make(sms_cls),  # type: ignore[arg-type]
         keys=make(keys_cls),  # type: ignore[arg-type]
+        scanner=make(scanner_cls),  # type: ignore[arg-type]
         verification={name: make(cls) for name, cls in verifications.items()},
         theme=theme,
         sign_in=sign_in,

@@ -12,6 +12,12 @@
   ``s3_server.create_bucket()`` makes a fresh bucket, ``s3_server.portal_config(bucket)`` the
   settings that point the ``s3`` storage backend at it (merge it into ``portal_config``).
   ``running_s3_server()`` is the same server as a context manager, for e2e tests and the bench.
+- ``clamd_server``: a real clamd (Debian's ``clamav-daemon``) on loopback TCP and a Unix
+  socket, one process per test session, with a signature database of its own that knows
+  :data:`EICAR` and :data:`TEST_MALWARE_MARKER`; ``clamd_server.portal_config()`` selects the
+  ``clamav`` scanner on it, ``stop()`` / ``start()`` make an outage. A missing clamd fails
+  the test (``make unit`` installs it). ``running_clamd_server(directory)`` for a clamd of
+  one's own (another ``StreamMaxLength``).
 - ``sign_in``: registers an address and opens its personal link in ``client``.
 
 A real server in a subprocess, for the e2e suite (tests/e2e) and the concurrency suite
@@ -47,6 +53,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -70,6 +77,7 @@ BUILTIN_PLUGINS = (
     "sinetti_sms_http",
     "sinetti_keys_local",
     "sinetti_keys_aws_kms",
+    "sinetti_scanner_clamav",
     "sinetti_theme_default",
     "sinetti_theme_valtori",
 )
@@ -450,6 +458,164 @@ def s3_server() -> Iterator[S3Server]:
     """A real S3 server on loopback for the test session (see :func:`running_s3_server`)."""
     with running_s3_server() as server:
         yield server
+
+
+# -- clamd ----------------------------------------------------------------------------------
+
+#: The EICAR anti-virus test file, and a marker of our own; the database the harness writes
+#: knows both, so no signatures need downloading.
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+TEST_MALWARE_MARKER = b"SINETTI-TEST-MALWARE-MARKER"
+#: The names clamd reports for them (signatures from a database of one's own are UNOFFICIAL).
+EICAR_SIGNATURE = "Eicar-Test-Signature.UNOFFICIAL"
+MARKER_SIGNATURE = "Sinetti.Test.Marker.UNOFFICIAL"
+CLAMD_START_TIMEOUT = 60.0
+
+
+def _clamd_program() -> str:
+    found = shutil.which("clamd") or shutil.which("clamd", path="/usr/sbin:/usr/local/sbin")
+    if not found:
+        raise RuntimeError(
+            "clamd is not installed: the scanner tests run a real one. `make unit` installs it "
+            "(apt-get install clamav-daemon)."
+        )
+    return found
+
+
+class ClamdServer:
+    """A real clamd (Debian's ``clamav-daemon``) on 127.0.0.1 and a Unix socket, with a
+    signature database of its own: :data:`EICAR` and :data:`TEST_MALWARE_MARKER`.
+
+    ``address`` / ``unix_address`` are what ``PORTAL_CLAMAV_ADDRESS`` takes;
+    ``portal_config()`` the settings override that selects the ``clamav`` scanner on it.
+    ``stop()`` and ``start()`` take it away and bring it back on the same port and socket, as an
+    outage. ``stream_max_length`` is clamd.conf's ``StreamMaxLength`` (``"1M"``, ``"500M"``).
+    """
+
+    def __init__(self, directory: Path, stream_max_length: str = "500M") -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.socket_path = directory / "clamd.sock"
+        if len(str(self.socket_path)) > 100:  # a Unix socket path has 108 bytes at most
+            self.socket_path = Path(tempfile.mkdtemp(prefix="clamd-")) / "clamd.sock"
+        self.config_file = directory / "clamd.conf"
+        self.log_file = directory / "clamd.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        (directory / "sinetti-test.ndb").write_text(
+            f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n"
+            f"Sinetti.Test.Marker:0:*:{TEST_MALWARE_MARKER.hex()}\n"
+        )
+        limit = stream_max_length
+        self.config_file.write_text(
+            "Foreground yes\n"
+            f"TCPSocket {self.port}\nTCPAddr 127.0.0.1\n"
+            f"LocalSocket {self.socket_path}\n"
+            f"DatabaseDirectory {directory}\nTemporaryDirectory {directory}\n"
+            f"LogFile {self.log_file}\nLogTime yes\n"
+            f"StreamMaxLength {limit}\nMaxFileSize {limit}\nMaxScanSize {limit}\n"
+        )
+
+    @property
+    def address(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    @property
+    def unix_address(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def portal_config(self, *, unix: bool = False) -> dict[str, str]:
+        """Settings (``load_settings`` override keys) selecting the ``clamav`` scanner here."""
+        return {
+            "scanner": "clamav",
+            "clamav_address": self.unix_address if unix else self.address,
+        }
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def log(self) -> str:
+        """clamd's log and what it printed, for a failure message."""
+        parts = [self.log_file, self.directory / "clamd.out"]
+        return "\n".join(p.read_text(errors="replace") for p in parts if p.exists())
+
+    def ping(self) -> bool:
+        """Whether clamd answers PONG on its TCP port now."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+                sock.sendall(b"zPING\0")
+                return sock.recv(16) == b"PONG\0"
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        """Start clamd (if it is not running) and return once it answers PING."""
+        if self.running:
+            return
+        with (self.directory / "clamd.out").open("ab") as out:
+            self._process = subprocess.Popen(
+                [_clamd_program(), f"--config-file={self.config_file}"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + CLAMD_START_TIMEOUT
+        while not self.ping():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"clamd did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    def pause(self) -> None:
+        """Freeze clamd (SIGSTOP): connections are still accepted, nothing is answered, as a
+        clamd that hangs. :meth:`resume` lets it go on."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        """Stop clamd and wait until it is gone (its port and socket closed)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        process.send_signal(signal.SIGCONT)  # a paused clamd must wake to end
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def running_clamd_server(directory: Path, stream_max_length: str = "500M") -> Iterator[ClamdServer]:
+    """Run a real clamd (see :class:`ClamdServer`) until the block ends."""
+    server = ClamdServer(directory, stream_max_length)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def clamd_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServer]:
+    """The session's clamd; tests take it through ``clamd_server``, which restarts it."""
+    with running_clamd_server(tmp_path_factory.mktemp("clamd")) as server:
+        yield server
+
+
+@pytest.fixture
+def clamd_server(clamd_process: ClamdServer) -> ClamdServer:
+    """A real clamd on loopback, running when the test starts (one process for the session,
+    started again if an earlier test stopped it). Fails, never skips, when clamd is missing."""
+    clamd_process.resume()  # as an earlier test may have left it
+    clamd_process.start()
+    return clamd_process
 
 
 ALLOWED_RECIPIENT_DOMAINS = "valtori.fi,example.fi"

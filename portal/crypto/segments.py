@@ -21,10 +21,11 @@ hold it (:func:`cipher_span`), which is what an HTTP Range request needs.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import struct
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +38,8 @@ NONCE_PREFIX = 7
 HEADER = len(MAGIC) + SALT + NONCE_PREFIX
 SEGMENT = 64 * 1024  # plaintext bytes per segment
 TAG = 16
+#: Segments sealed or opened together, in a worker thread (see :func:`run_segments`).
+BATCH = 4
 KEY = 32  # AES-256
 _INFO = b"sinetti segments 1"
 
@@ -123,27 +126,46 @@ class Sealer:
             raise ValueError("every segment but the last is exactly SEGMENT bytes")
         return self._aead.encrypt(_nonce(self._prefix, index, last), plaintext, None)
 
+    def seal_run(self, first: int, plaintext: bytes) -> bytes:
+        """Segments ``first``, ``first + 1``, … of whole-segment ``plaintext``, none the last."""
+        return b"".join(
+            self.seal(first + n, plaintext[at : at + SEGMENT], False)
+            for n, at in enumerate(range(0, len(plaintext), SEGMENT))
+        )
+
     async def stream(
         self, chunks: AsyncIterable[bytes], offset: int = 0, size: int | None = None
     ) -> AsyncIterator[bytes]:
         """The stored bytes for the plaintext ``chunks`` (of any sizes) that start at
         ``offset`` (a multiple of ``SEGMENT``) of a file of ``size`` bytes (None: unknown, the
-        file ends where the chunks end), each segment as soon as it is whole. Chunks that
-        stop inside a segment short of ``size`` leave that segment out: the caller counts
-        the bytes, refuses a short part and takes it again whole."""
+        file ends where the chunks end), sealed :data:`BATCH` segments at a time once they
+        are there. Chunks that stop inside a segment short of ``size`` leave that segment
+        out: the caller counts the bytes, refuses a short part and takes it again whole."""
         if offset % SEGMENT:
             raise ValueError("a stream starts at a segment boundary")
         index, pending, at = offset // SEGMENT, bytearray(), offset
+
+        def sealable() -> int:
+            # A whole segment is the last only if the file ends with it: with a known size
+            # that is decided now, else only when a further byte (or the end) shows it.
+            if size is None:
+                return max(0, (len(pending) - 1) // SEGMENT)
+            return min(len(pending) // SEGMENT, max(0, -(-(size - at) // SEGMENT) - 1))
+
+        async def seal_now(count: int) -> bytes:
+            nonlocal index, at
+            plaintext = bytes(pending[: count * SEGMENT])
+            del pending[: count * SEGMENT]
+            sealed = await run_segments(self.seal_run, index, plaintext)
+            index, at = index + count, at + count * SEGMENT
+            return sealed
+
         async for chunk in chunks:
             pending += chunk
-            # A whole segment is the last only if the file ends with it: with a known size
-            # that is decided now, else only when the next byte (or the end) shows it.
-            while len(pending) > SEGMENT or (
-                size is not None and len(pending) == SEGMENT and at + SEGMENT < size
-            ):
-                yield self.seal(index, bytes(pending[:SEGMENT]), last=False)
-                del pending[:SEGMENT]
-                index, at = index + 1, at + SEGMENT
+            if (count := sealable()) >= BATCH:
+                yield await seal_now(count)
+        if count := sealable():
+            yield await seal_now(count)
         if size is None or at + len(pending) == size:
             yield self.seal(index, bytes(pending), last=True)
 
@@ -161,15 +183,25 @@ class Opener:
         except InvalidTag:
             raise Tampered(f"segment {index} does not decrypt") from None
 
+    def open_run(self, first: int, stored: bytes) -> bytes:
+        """The plaintext of segments ``first``, ``first + 1``, … (``stored`` holds whole ones,
+        none the last)."""
+        step = SEGMENT + TAG
+        return b"".join(
+            self.open(first + n, stored[at : at + step], False)
+            for n, at in enumerate(range(0, len(stored), step))
+        )
+
     async def stream(
         self, stored: AsyncIterable[bytes], span: Span, size: int
     ) -> AsyncIterator[bytes]:
         """The wanted plaintext of ``span`` from ``stored``: the stored bytes
         ``span.stored_start``..``span.stored_end`` (in chunks of any sizes) of a file whose
-        plaintext is ``size`` bytes long."""
+        plaintext is ``size`` bytes long, opened :data:`BATCH` segments at a time."""
         last_segment = max(0, -(-size // SEGMENT) - 1)
         index, pending = span.first, bytearray()
         skip, wanted = span.skip, span.length
+        step = SEGMENT + TAG
 
         def take(plaintext: bytes) -> bytes:
             nonlocal skip, wanted
@@ -177,14 +209,23 @@ class Opener:
             skip, wanted = 0, wanted - len(part)
             return part
 
+        async def open_now(count: int) -> bytes:
+            nonlocal index
+            run = bytes(pending[: count * step])
+            del pending[: count * step]
+            plaintext = await run_segments(self.open_run, index, run)
+            index += count
+            return take(plaintext)
+
+        def openable() -> int:
+            return min(len(pending) // step, last_segment - index)
+
         async for chunk in stored:
             pending += chunk
-            while index < last_segment and len(pending) >= SEGMENT + TAG:
-                part = take(self.open(index, bytes(pending[: SEGMENT + TAG]), last=False))
-                del pending[: SEGMENT + TAG]
-                index += 1
-                if part:
-                    yield part
+            if (count := openable()) >= BATCH and (part := await open_now(count)):
+                yield part
+        if (count := openable()) > 0 and (part := await open_now(count)):
+            yield part
         if index <= span.last:
             if index != last_segment:
                 raise Tampered("the stored file ends before its last segment")
@@ -194,6 +235,15 @@ class Opener:
                 yield part
         if pending or wanted:
             raise Tampered("the stored file is longer or shorter than its segments")
+
+
+async def run_segments(work: Callable[[int, bytes], bytes], first: int, data: bytes) -> bytes:
+    """``work(first, data)`` (a run of segments sealed or opened), in a worker thread when
+    ``data`` is big: AES-GCM releases the GIL, so the event loop keeps receiving and sending
+    meanwhile (and a second core can help)."""
+    if len(data) >= BATCH * SEGMENT:
+        return await asyncio.to_thread(work, first, data)
+    return work(first, data)
 
 
 def _parse_header(header: bytes) -> tuple[bytes, bytes]:

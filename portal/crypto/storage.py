@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
-from portal.crypto.segments import SEGMENT, TAG, Opener, Sealer, cipher_span
+from portal.crypto.segments import BATCH, SEGMENT, TAG, Opener, Sealer, cipher_span, run_segments
 from portal.storage.base import StorageBackend, StorageWriter
 
 
@@ -35,14 +35,21 @@ class SealingWriter(StorageWriter):
 
     async def write(self, data: bytes) -> None:
         self._pending += data
-        while len(self._pending) > SEGMENT:  # more follows: not the last segment
-            await self.inner.write(
-                self.sealer.seal(self._index, bytes(self._pending[:SEGMENT]), False)
-            )
-            del self._pending[:SEGMENT]
-            self._index += 1
+        # Whole segments with more bytes after them are not the last: sealed BATCH at a time.
+        count = (len(self._pending) - 1) // SEGMENT
+        if count >= BATCH:
+            plaintext = bytes(self._pending[: count * SEGMENT])
+            del self._pending[: count * SEGMENT]
+            await self.inner.write(await run_segments(self.sealer.seal_run, self._index, plaintext))
+            self._index += count
 
     async def commit(self) -> None:
+        if (count := (len(self._pending) - 1) // SEGMENT) > 0:
+            await self.inner.write(
+                self.sealer.seal_run(self._index, bytes(self._pending[: count * SEGMENT]))
+            )
+            del self._pending[: count * SEGMENT]
+            self._index += count
         await self.inner.write(self.sealer.seal(self._index, bytes(self._pending), True))
         self._pending.clear()
         await self.inner.commit()

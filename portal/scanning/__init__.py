@@ -1,0 +1,1 @@
+"""Scanners: malware checks of attachments before recipients are notified (issue 11)."""
