@@ -88,9 +88,11 @@ async def rotate(batch: int = ROTATE_BATCH, limit: int | None = None) -> Rotated
     still holds what was read: an interrupted rotation resumes where it stopped, and two at
     once re-wrap each key once. The stored files and fields are not touched."""
     provider = _provider()
-    current = provider.current_kek_id
     done = Rotated()
     while limit is None or done.rewrapped < limit:
+        # Asked again each batch: another process may have made a new key current meanwhile
+        # (a rotation that kept the old one would re-wrap the new keys back for ever).
+        current = provider.current_kek_id
         size = batch if limit is None else min(batch, limit - done.rewrapped)
         rows = await MessageKey.exclude(kek_id=current).order_by("message_id").limit(size)
         if not rows:
@@ -101,7 +103,7 @@ async def rotate(batch: int = ROTATE_BATCH, limit: int | None = None) -> Rotated
             done.rewrapped += await MessageKey.filter(
                 message_id=row.message_id, kek_id=old.kek_id, wrapped=old.blob
             ).update(kek_id=new.kek_id, wrapped=new.blob, rewrapped_at=clock.now())
-    done.left = await MessageKey.exclude(kek_id=current).count()
+    done.left = await MessageKey.exclude(kek_id=provider.current_kek_id).count()
     return done
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -35,7 +36,7 @@ from typing import Any
 
 from portal.testing import new_recipient, server_env
 
-from .helpers import Browser, Site, moment
+from .helpers import Browser, Site, attachments_opened, moment
 
 SINETTI = str(Path(sys.executable).with_name("sinetti"))
 RETENTION_DAYS = 30
@@ -182,11 +183,15 @@ async def _named_keys(site: Site) -> set[str]:
 async def _assert_whole(
     site: Site, kept: Kept, stored: dict[str, bytes], what: str, recipients: int = 1
 ) -> None:
-    """The message has its recipients and attachments rows, and its files byte for byte."""
+    """The message has its recipients and attachments rows, and its files byte for byte
+    (each stored sealed: opened as the server opens it)."""
     rows = await _child_rows(site, kept.id)
     assert rows == (recipients, len(kept.files)), f"{what} {kept.id}: rows {rows}"
+    opened = await attachments_opened(site.db, site.server.data_dir, stored)
     for key, data in kept.files.items():
-        assert stored.get(key) == data, f"{what} {kept.id}: file {key} missing or changed"
+        assert opened.get(key) == hashlib.sha256(data).hexdigest(), (
+            f"{what} {kept.id}: file {key} missing or changed"
+        )
 
 
 async def _assert_live_things_intact(site: Site, scene: Scene) -> None:

@@ -72,6 +72,7 @@ class LocalKeyProvider(KeyProvider):
         self.file = Path(options.get("_file", "").strip() or settings.data_dir / "kek.keys")
         self._from_env = bool(given)
         self._keys = parse_keys(given, "PORTAL_KEK") if given else []
+        self._stamp: int | None = None  # the key file's mtime when it was read
 
     async def open(self) -> None:
         if self._from_env:
@@ -83,9 +84,27 @@ class LocalKeyProvider(KeyProvider):
                 "another volume) or use a KMS (PORTAL_KEYS=aws-kms)",
                 self.file,
             )
-        self._keys = parse_keys(self.file.read_text(), f"PORTAL_KEK_FILE ({self.file})")
+        self._read()
         if not self._keys:
             raise ConfigError(f"PORTAL_KEK_FILE ({self.file}): holds no key")
+
+    def _read(self) -> None:
+        stamp = self.file.stat().st_mtime_ns
+        self._keys = parse_keys(self.file.read_text(), f"PORTAL_KEK_FILE ({self.file})")
+        self._stamp = stamp
+
+    def _refresh(self) -> None:
+        """Read the key file again if it changed since: ``sinetti keys rotate --new-key`` in
+        another process put a new key first. A running server then wraps new data keys with
+        it at once and opens the keys the rotation re-wraps (one ``stat`` a call)."""
+        if self._from_env or self._stamp is None:
+            return
+        try:
+            changed = self.file.stat().st_mtime_ns != self._stamp
+        except FileNotFoundError:
+            return  # keep the keys in memory; the operator is moving the file
+        if changed:
+            self._read()
 
     def _create_once(self) -> bool:
         """Make the key file with one new key unless it exists; True when this process made
@@ -122,10 +141,11 @@ class LocalKeyProvider(KeyProvider):
             out.flush()
             os.fsync(out.fileno())
         temporary.replace(self.file)
-        self._keys = parse_keys(self.file.read_text(), f"PORTAL_KEK_FILE ({self.file})")
+        self._read()
         return fingerprint(self._keys[0])
 
     def _kek(self, kek_id: str) -> bytes:
+        self._refresh()
         for key in self._keys:
             if fingerprint(key) == kek_id:
                 return key
@@ -133,6 +153,7 @@ class LocalKeyProvider(KeyProvider):
 
     @property
     def current_kek_id(self) -> str:
+        self._refresh()
         if not self._keys:
             raise KeyUnavailable("the key provider is not open")
         return fingerprint(self._keys[0])

@@ -83,6 +83,22 @@ async def test_a_new_key_in_the_file_goes_first_and_the_old_keys_stay(tmp_path):
     assert len(await reopened.unwrap(wrapped, MESSAGE)) == 32
 
 
+async def test_a_running_provider_adopts_a_key_another_process_added(tmp_path):
+    server = await provider(tmp_path)  # a server process, started before the rotation
+    old = server.current_kek_id
+    rotation = await provider(tmp_path)  # `sinetti keys rotate --new-key`, another process
+    plain = os.urandom(32)
+    rewrapped = await rotation.wrap(plain, MESSAGE)
+
+    added = rotation.add_key()
+    rewrapped = await rotation.rewrap(rewrapped, MESSAGE)
+
+    assert rewrapped.kek_id == added != old
+    assert await server.unwrap(rewrapped, MESSAGE) == plain  # the server reads the file again
+    assert server.current_kek_id == added  # and wraps new keys with the new one
+    assert (await server.wrap(os.urandom(32), MESSAGE)).kek_id == added
+
+
 async def test_a_key_wrapped_for_another_message_does_not_open(tmp_path):
     keys = await provider(tmp_path)
     new = await keys.new_key(MESSAGE)

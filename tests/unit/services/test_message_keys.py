@@ -110,3 +110,25 @@ async def test_a_cached_key_saves_the_provider_a_call(app_context, monkeypatch):
     app_context.extensions["sinetti"].data_keys.forget(message_id)
     assert await message_keys.data_key(message_id) == plain
     assert len(calls) == 1
+
+
+async def test_a_rotation_follows_a_key_made_current_while_it_runs(app_context, monkeypatch):
+    keys = app_context.extensions["sinetti"].providers.keys
+    ids = [await new_message() for _ in range(4)]
+    for message_id in ids:
+        await message_keys.ensure(message_id)
+    keys.add_key()
+    rewrap, newer = keys.rewrap, []
+
+    async def rewrap_while_another_process_adds_a_key(wrapped, context):
+        if not newer:
+            newer.append(keys.add_key())  # `keys rotate --new-key` elsewhere, meanwhile
+        return await rewrap(wrapped, context)
+
+    monkeypatch.setattr(keys, "rewrap", rewrap_while_another_process_adds_a_key)
+
+    done = await asyncio.wait_for(message_keys.rotate(batch=1), timeout=60)
+
+    assert done.left == 0
+    rows = await MessageKey.filter(message_id__in=ids)
+    assert {row.kek_id for row in rows} == set(newer)
