@@ -7,12 +7,13 @@ BIN := $(VENV)/bin
 PACKAGES := -e ".[test]" \
 	-e plugins/storage_local -e plugins/storage_s3 -e plugins/verification_basic \
 	-e plugins/mail_smtp -e plugins/devbox -e plugins/sms_http -e plugins/keys_local -e plugins/keys_aws_kms \
+	-e plugins/scanner_clamav \
 	-e themes/default -e themes/valtori
 PG_URL := postgres://postgres:postgres@127.0.0.1:5432
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup run test lint unit e2e concurrency concurrency-postgres translations test-postgres \
-	postgres browser zip-tools bench mutation clean
+	postgres browser zip-tools clamd bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,13 @@ browser: zip-tools
 	@command -v chromium >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
+# ClamAV's daemon for the scanner tests, which start their own clamd on loopback with a
+# signature database they write (nothing is downloaded). Debian's clamav-daemon and freshclam
+# services are not used: without downloaded signatures they may fail to start, which is fine.
+clamd:
+	@command -v clamd >/dev/null || test -x /usr/sbin/clamd || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq clamav-daemon >/dev/null)
+
 lint: setup
 	$(BIN)/ruff check portal plugins themes tests tools bench
 	$(BIN)/ruff format --check portal plugins themes tests tools bench
@@ -47,7 +55,7 @@ lint: setup
 
 UNIT := $(BIN)/pytest tests/unit -p no:playwright -n 2
 
-unit: setup zip-tools
+unit: setup zip-tools clamd
 	$(UNIT)
 
 e2e: setup browser
@@ -61,7 +69,7 @@ concurrency-postgres: setup postgres
 	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/concurrency -p no:playwright
 
 # The unit suite on both cores; the suites that run real servers one test at a time.
-test: setup browser lint
+test: setup browser clamd lint
 	$(UNIT)
 	$(BIN)/pytest tests/e2e tests/concurrency
 
@@ -74,7 +82,7 @@ postgres:
 	@$(SUDO) -u postgres psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null 2>&1 || \
 		su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 
-test-postgres: setup zip-tools postgres
+test-postgres: setup zip-tools clamd postgres
 	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(UNIT)
 	SINETTI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/concurrency -p no:playwright
 

@@ -554,7 +554,7 @@ class ClamdServer:
         if self.running:
             return
         with (self.directory / "clamd.out").open("ab") as out:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # noqa: S603 - clamd itself, no shell
                 [_clamd_program(), f"--config-file={self.config_file}"],
                 stdout=out,
                 stderr=subprocess.STDOUT,

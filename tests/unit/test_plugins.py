@@ -32,6 +32,7 @@ from portal.keys.base import KeyProvider, WrappedKey
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Attachment, Message, OutboxItem, Recipient
 from portal.plugins import make_plugin_manager
+from portal.scanning.base import Scanner, Verdict
 from portal.services.outbox import opened_text
 from portal.sms.base import SmsGateway
 from portal.storage.base import ObjectNotFound, StorageBackend, StorageError, StorageWriter
@@ -228,6 +229,20 @@ class VaultKeys(KeyProvider):
         return self._wrapper.unwrap(wrapped.blob, context)
 
 
+class GatewayScanner(Scanner):
+    """The agency's own malware check: here, a marker in the file's bytes."""
+
+    name = "gateway"
+    opened: ClassVar[int] = 0
+
+    async def open(self) -> None:
+        GatewayScanner.opened += 1
+
+    async def scan(self, chunks: AsyncIterable[bytes]) -> Verdict:
+        data = b"".join([chunk async for chunk in chunks])
+        return Verdict.infected("Gateway.Marker") if b"MALWARE" in data else Verdict.ok()
+
+
 class StrongId(VerificationProvider):
     name = "strong-id"
 
@@ -293,6 +308,10 @@ class AgencyPlugin:
     @hookimpl
     def register_key_providers(self):
         return [VaultKeys]
+
+    @hookimpl
+    def register_scanners(self):
+        return [GatewayScanner]
 
     @hookimpl
     def register_themes(self):
@@ -371,6 +390,7 @@ def agency(tmp_path) -> AgencyPlugin:
     MemoryMail.sent = []
     MemorySms.sent = []
     VaultKeys.opened = 0
+    GatewayScanner.opened = 0
     return AgencyPlugin(locales)
 
 
@@ -387,6 +407,7 @@ def portal_config(portal_config):
         "mail": "memory",
         "sms": "memory",
         "keys": "vault",
+        "scanner": "gateway",
         "theme": "acme",
     }
 
@@ -474,6 +495,18 @@ async def test_hook_register_key_providers_selected_provider_is_opened_and_wraps
     assert await keys.unwrap((await keys.rewrap(new.wrapped, b"message 1")), b"message 1") == (
         new.plain
     )
+
+
+async def test_hook_register_scanners_selected_scanner_is_opened_and_scans(portal_app):
+    scanner = providers(portal_app).scanner
+
+    async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    assert isinstance(scanner, GatewayScanner) and GatewayScanner.opened == 1
+    assert await scanner.scan(chunks(b"a ", b"MAL", b"WARE")) == Verdict(False, "Gateway.Marker")
+    assert await scanner.scan(chunks(b"a letter")) == Verdict.ok()
 
 
 async def test_hook_register_themes_a_third_party_theme_brands_the_pages(portal_app, client):
