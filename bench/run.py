@@ -19,6 +19,9 @@ Parts (``--only``, comma-separated; default all but ``servers``):
 - ``encryption``: the chunked and multipart uploads, the download and the zip once more with
   encryption at rest switched off (``bench/unsealed_app.py``), on local storage and (with
   ``s3``) on moto: each encrypted speed as a ratio to the unencrypted one of the same run;
+- ``scan``: the delay the malware check adds: from Send to the recipients' notifications being
+  released, for a message with the big file, with a real clamd on loopback (the tests' own,
+  with their test signatures; skipped when clamd is not installed);
 - ``servers``: the older comparison of ASGI servers: pages under ``wrk`` and the multipart
   upload under hypercorn, uvicorn and granian.
 
@@ -31,6 +34,7 @@ promises. Results are printed as a Markdown table and written to ``bench/results
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -72,6 +76,7 @@ PARTS = (
     "concurrent",
     "s3",
     "encryption",
+    "scan",
     "servers",
 )
 PORTAL = "portal.asgi:app"
@@ -449,6 +454,41 @@ class Bench:
         self.multipart(UNENCRYPTED, app=UNSEALED)
         self.downloads({"download", "zip"}, UNENCRYPTED, app=UNSEALED)
 
+    def scan(self) -> None:
+        from portal.testing import running_clamd_server
+
+        if not (shutil.which("clamd") or Path("/usr/sbin/clamd").exists()):
+            print("scan skipped: clamd is not installed (make clamd)", flush=True)
+            return
+        mb = self.args.upload_mb
+        with running_clamd_server(self.work / "clamd", stream_max_length=f"{mb + 100}M") as clamd:
+            env = {**self.env, "PORTAL_SCANNER": "clamav", "PORTAL_CLAMAV_ADDRESS": clamd.address}
+            with self.server(PORTAL, env) as server:
+                sender = sign_in(server.base, self.data)
+                chunked_upload(sender, self.size, self.block)
+                os.sync()
+                server.reset_peak()
+                start_rss, cpu_before = server.rss_mb(), server.cpu_seconds()
+                started = time.perf_counter()
+                message_id = send_message(sender, f"reader{time.time_ns()}@example.fi")
+                sent = time.perf_counter()
+                state = _wait_for_scan(self.data / "sinetti.sqlite3", message_id)
+                delay = time.perf_counter() - sent
+                assert state == "clean", state
+                self.add(
+                    f"malware check of a {mb} MB message (clamd)",
+                    {
+                        "MB": mb,
+                        "MB/s": mb / delay,
+                        "server CPU %": 100 * (server.cpu_seconds() - cpu_before) / delay,
+                        "start RSS MB": start_rss,
+                        "peak RSS MB": server.peak_rss_mb(),
+                        "delay s": round(delay, 1),
+                    },
+                    note=f"{delay:.1f} s from Send (itself {sent - started:.2f} s) to the "
+                    "notifications released",
+                )
+
     def s3(self) -> None:
         try:
             import moto.server
@@ -541,6 +581,22 @@ def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _wait_for_scan(database: Path, message_id: str, timeout: float = 900) -> str:
+    """The message's malware-check state once it is no longer ``checking``."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            row = db.execute(
+                "SELECT scan_state FROM message WHERE id = ?", (message_id,)
+            ).fetchone()
+        if row and row[0] != "checking":
+            return str(row[0])
+        time.sleep(0.05)
+    raise TimeoutError(f"message {message_id} still being checked after {timeout} s")
+
+
 def targets(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
     """The goals, checked against what was measured."""
     by_name = {row["scenario"]: row for row in rows}
@@ -617,6 +673,8 @@ def main() -> int:
             bench.concurrent()
         if "encryption" in parts:
             bench.unencrypted()
+        if "scan" in parts:
+            bench.scan()
         if "s3" in parts:
             bench.s3()
         if "servers" in parts:

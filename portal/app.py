@@ -20,7 +20,7 @@ from portal.body import BoundedHTTPConnection, BoundedRequest, cap_form_body
 from portal.config import LOCALES, MB, Settings, load_settings
 from portal.context import Portal
 from portal.plugins import load_providers, make_plugin_manager, translation_domains
-from portal.services import housekeeping, outbox_lanes, receipts
+from portal.services import housekeeping, outbox_lanes, receipts, scanning
 from portal.sessions import ServerSessionInterface
 from portal.storage.base import StorageError
 from portal.views import common, compose, recipient, reply, sender, sent, uploads
@@ -216,6 +216,17 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
         tasks.append(
             asyncio.create_task(housekeeping.run(settings, providers.storage, CLEANUP_SECONDS))
         )
+        if providers.scanner.inspects_files:
+            tasks.append(
+                asyncio.create_task(
+                    scanning.run(
+                        settings,
+                        providers.storage,
+                        providers.scanner,
+                        settings.outbox_poll_seconds,
+                    )
+                )
+            )
         tasks.append(
             asyncio.create_task(
                 outbox_lanes.run_worker(

@@ -113,6 +113,31 @@ def _outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scans(args: argparse.Namespace) -> int:
+    """``sinetti scans [--json]``: messages per malware-check state, the ones waiting with
+    their failed attempts and last error; exit 1 when one has failed attempts (alerting)."""
+    import json
+
+    from portal.services import scanning
+
+    summary = asyncio.run(_on_database(scanning.report))
+    waiting = summary["waiting"]
+    assert isinstance(waiting, list)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        print(
+            ", ".join(f"{state}: {summary[state]}" for state in ("checking", "clean", "infected"))
+        )
+        for row in waiting:
+            error = f": {row['last_error']}" if row["last_error"] else ""
+            print(
+                f"waiting {row['message']} (sent {row['sent_at']}), "
+                f"{row['attempts']} failed attempt(s){error}"
+            )
+    return 1 if any(row["attempts"] for row in waiting) else 0
+
+
 def _outbox_retry(args: argparse.Namespace) -> int:
     """``sinetti outbox retry --all | ID…``: queue failed items again (exit 1 if an ID was not
     a failed item that can be retried)."""
@@ -391,6 +416,11 @@ def main(argv: list[str] | None = None, plugins: Sequence[object] | None = None)
     retry.add_argument("--all", action="store_true", help="every failed item that can be")
     retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="failed items to retry")
     retry.set_defaults(func=_outbox_retry)
+    scans = commands.add_parser(
+        "scans", help="messages waiting for their malware check, and the checks that failed"
+    )
+    scans.add_argument("--json", action="store_true", help="as JSON")
+    scans.set_defaults(func=_scans)
     commands.add_parser(
         "cleanup",
         help="delete abandoned uploads, expired drafts and sessions now (the server does it"

@@ -30,6 +30,8 @@ class Portal:
     data_keys: KeyCache = dataclasses.field(default_factory=KeyCache)
     #: Set to wake the outbox worker of this app after a commit queued something.
     outbox_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    #: Set to wake the malware scan worker of this app after a Send (services/scanning.py).
+    scan_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     #: This app's catalogs per translation domain (the core's and each plugin's), per locale
     #: (:func:`portal.i18n.load_catalogs`; read by :func:`portal.i18n.gettext`).
     translations: Mapping[str, Mapping[str, NullTranslations]] = dataclasses.field(

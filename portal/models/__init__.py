@@ -3,7 +3,14 @@
 from portal.models.audit import AuditEvent
 from portal.models.guard import Guard
 from portal.models.keys import MessageKey
-from portal.models.message import AccessCode, Attachment, Message, MessageStatus, Recipient
+from portal.models.message import (
+    AccessCode,
+    Attachment,
+    Message,
+    MessageStatus,
+    Recipient,
+    ScanState,
+)
 from portal.models.outbox import Channel, OutboxItem, OutboxStatus
 from portal.models.sender import RegistrationEvent, Sender, SenderLink
 from portal.models.session import WebSession
@@ -22,6 +29,7 @@ __all__ = [
     "OutboxStatus",
     "Recipient",
     "RegistrationEvent",
+    "ScanState",
     "Sender",
     "SenderLink",
     "Upload",

@@ -14,6 +14,14 @@ class MessageStatus(StrEnum):
     SENT = "sent"
 
 
+class ScanState(StrEnum):
+    """Where a sent message stands with the malware scanner (None: not scanned, no scanner)."""
+
+    CHECKING = "checking"  # its files are being checked; the recipients are not told yet
+    CLEAN = "clean"  # checked: the recipients' notifications were released
+    INFECTED = "infected"  # a file holds malware: stopped, the recipients are never told
+
+
 class Message(Model):
     id = fields.UUIDField(primary_key=True)
     sender: fields.ForeignKeyRelation = fields.ForeignKeyField(
@@ -37,6 +45,15 @@ class Message(Model):
     )
     # The signed submission receipt (services/receipts.py), written when the message is sent.
     receipt = fields.TextField(null=True)
+    # The malware check of a sent message (services/scanning.py): its state, the failed
+    # attempts to reach the scanner and the last error, when to try next, and until when a
+    # server process holds it.
+    scan_state = fields.CharEnumField(ScanState, max_length=16, null=True)
+    # (Database defaults: the columns are added to tables that hold messages already.)
+    scan_attempts = fields.IntField(default=0, db_default=0)
+    scan_error = fields.TextField(default="", db_default="")
+    scan_next_at = fields.DatetimeField(null=True, db_index=True)
+    scan_claimed_until = fields.DatetimeField(null=True)
 
     recipients: fields.ReverseRelation["Recipient"]
     attachments: fields.ReverseRelation["Attachment"]
@@ -117,6 +134,8 @@ class Attachment(Model):
     # None: stored as it came (an empty file, or one stored before encryption at rest).
     crypto_header = fields.BinaryField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The scanner's name for the malware found in it (the file itself is deleted).
+    malware = fields.CharField(max_length=255, null=True)
     # The chunked upload it came from: a browser that missed the last answer asks by this id.
     upload_id = fields.UUIDField(null=True, db_index=True)
 

@@ -19,6 +19,7 @@ class Channel(StrEnum):
 
 
 class OutboxStatus(StrEnum):
+    HELD = "held"  # waits for its message's malware check: released (pending) or dropped
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"

@@ -59,6 +59,8 @@ class Event(StrEnum):
     DOWNLOADED = "downloaded"  # the last byte of an attachment or a zip went out
     REPLY_SENT = "reply_sent"  # a recipient answered the message (the reply is a message)
     PURGED = "purged"  # the message and its files were deleted (retention)
+    SCANNED = "scanned"  # the malware check found the files clean: the recipients are told
+    MALWARE_FOUND = "malware_found"  # the check found malware: stopped, nobody is told
 
 
 def recipient_actor(recipient_id: int) -> str:

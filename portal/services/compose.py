@@ -16,9 +16,17 @@ from portal import events, rules
 from portal.config import Settings
 from portal.context import portal
 from portal.i18n import _
-from portal.models import Attachment, Message, MessageStatus, Recipient, Sender, Upload
+from portal.models import (
+    Attachment,
+    Message,
+    MessageStatus,
+    Recipient,
+    ScanState,
+    Sender,
+    Upload,
+)
 from portal.security import hash_token, new_token
-from portal.services import audit, clock, drafts, notifications, outbox, receipts
+from portal.services import audit, clock, drafts, notifications, outbox, receipts, scanning
 from portal.services.files import safe_filename
 from portal.services.recipients import ParsedRecipient, parse_recipients
 from portal.services.text import has_control_characters
@@ -201,8 +209,10 @@ async def send(
     with unfinished uploads raises :class:`UploadsUnfinished`. ``reply_to`` makes it a secure
     reply to that message (its notification says so) by its recipient ``replying``.
     The audit trail gets ``sent`` (and the answered message ``reply_sent``) in the same
-    transaction.
+    transaction. With a malware scanner the recipients' notifications are queued held, and
+    the message waits in ``checking`` until :mod:`portal.services.scanning` lets them go.
     """
+    held = scanning.holds_notifications()
     async with drafts.editing(sender.id, draft_id, locale, reservation=reservation) as message:
         if await Upload.filter(message_id=message.id).exists():
             raise UploadsUnfinished()
@@ -210,7 +220,19 @@ async def send(
         message.status = MessageStatus.SENT
         message.sent_at = clock.now()
         message.reply_to = reply_to
-        await message.save(update_fields=[*FORM_FIELDS, "status", "sent_at", "reply_to_id"])
+        if held:
+            message.scan_state = ScanState.CHECKING
+            message.scan_next_at = message.sent_at
+        await message.save(
+            update_fields=[
+                *FORM_FIELDS,
+                "status",
+                "sent_at",
+                "reply_to_id",
+                "scan_state",
+                "scan_next_at",
+            ]
+        )
         await _attach(message, files)
         for parsed in recipients:
             token = new_token()
@@ -228,7 +250,7 @@ async def send(
                 phone=parsed.phone,
                 verification=parsed.verification or settings.verification,
                 token_hash=hash_token(token),
-                notification=await outbox.enqueue_mail(mail, message_ref=message.id),
+                notification=await outbox.enqueue_mail(mail, message_ref=message.id, held=held),
             )
         receipt = await receipts.issue(settings, message, sender.email, receipts.portal_key())
         await outbox.enqueue_mail(
@@ -239,6 +261,8 @@ async def send(
         )
         await _audit_sent(message, sender, len(recipients), client_ip, reply_to, replying)
     outbox.wake()
+    if held:
+        scanning.wake()
     await message.fetch_related("recipients", "attachments")
     await events.emit("message_sent", message=message)
     return message

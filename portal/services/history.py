@@ -81,6 +81,12 @@ def describe(event: AuditEvent, addresses: dict[int, str]) -> str:
             return _("%(who)s replied") % {"who": who}
         case Event.PURGED:
             return _("The message and its files were deleted")
+        case Event.SCANNED if detail.get("skipped"):
+            return _("The malware check could not be made; the recipients were notified")
+        case Event.SCANNED:
+            return _("The attachments were checked for malware: nothing was found")
+        case Event.MALWARE_FOUND:
+            return _("Malware was found in the attachments: the message was stopped")
     return event.event  # an event this page has no words for (yet)
 
 

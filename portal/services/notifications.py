@@ -154,6 +154,34 @@ async def access_locked(to: str, locale: str, recipient_email: str, sent_at: str
         )
 
 
+async def malware_found(
+    to: str, locale: str, sent_at: str, files: list[tuple[str, str]]
+) -> OutgoingMail:
+    """To the sender: malware was found in ``files`` ((name, what was found)) of the message
+    sent on ``sent_at``; it was stopped and its recipients were not notified."""
+    with locale_context(locale):
+        names = "; ".join(
+            _("%(name)s (%(found)s)") % {"name": name, "found": found} for name, found in files
+        )
+        return await _notice(
+            to,
+            locale,
+            _("Your message was not delivered: malware was found"),
+            [
+                _(
+                    "The malware check found harmful content in the attachments of the "
+                    "confidential message you sent on %(sent)s: %(files)s."
+                )
+                % {"sent": sent_at, "files": names},
+                _(
+                    "The message was stopped: its recipients were not notified, and the files "
+                    "were deleted. Check your computer with an up-to-date virus scanner, then "
+                    "send the message again with clean files."
+                ),
+            ],
+        )
+
+
 async def submission_receipt(
     settings: Settings, to: str, locale: str, receipt: str, sent_at: datetime
 ) -> OutgoingMail:

@@ -86,13 +86,17 @@ def new_message_id() -> str:
     return make_msgid(domain=domain)
 
 
-async def enqueue_mail(mail: OutgoingMail, *, message_ref: uuid.UUID | None = None) -> OutboxItem:
+async def enqueue_mail(
+    mail: OutgoingMail, *, message_ref: uuid.UUID | None = None, held: bool = False
+) -> OutboxItem:
     """Queue ``mail`` (plain text and html; they are sealed before they are stored). Its
     ``Message-ID`` is fixed now (``mail.message_id`` or a new one): every delivery carries it.
-    ``message_ref``: the message it notifies about (its outcome goes to the audit trail)."""
+    ``message_ref``: the message it notifies about (its outcome goes to the audit trail).
+    ``held``: not delivered until :func:`release_held` (the message's malware check)."""
     sealer = _sealer()
     current = clock.now()
     return await OutboxItem.create(
+        status=OutboxStatus.HELD if held else OutboxStatus.PENDING,
         channel=Channel.EMAIL,
         to_address=mail.to,
         subject=mail.subject,
@@ -120,6 +124,18 @@ async def enqueue_sms(to: str, text: str, *, message_ref: uuid.UUID | None = Non
         next_attempt_at=current,
         created_at=current,
     )
+
+
+async def release_held(message_id: uuid.UUID) -> int:
+    """Let the held mails of the message go (its check found it clean); how many."""
+    return await OutboxItem.filter(message_ref=message_id, status=OutboxStatus.HELD).update(
+        status=OutboxStatus.PENDING, next_attempt_at=clock.now()
+    )
+
+
+async def drop_held(message_id: uuid.UUID) -> int:
+    """Delete the held mails of the message, never to be sent (its check found malware)."""
+    return await OutboxItem.filter(message_ref=message_id, status=OutboxStatus.HELD).delete()
 
 
 def opened_text(item: OutboxItem, secret_key: str | None = None) -> str:

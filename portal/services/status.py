@@ -7,10 +7,20 @@ import dataclasses
 from datetime import datetime
 from enum import StrEnum
 
-from portal.models import AccessCode, Message, MessageStatus, OutboxItem, OutboxStatus, Recipient
+from portal.models import (
+    AccessCode,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxStatus,
+    Recipient,
+    ScanState,
+)
 
 
 class State(StrEnum):
+    HELD = "held"  # the notification waits for the malware check of the message
+    STOPPED = "stopped"  # malware was found: the recipient is never notified
     QUEUED = "queued"  # the notification e-mail is waiting to be delivered
     NOTIFIED = "notified"
     NOT_DELIVERED = "not-delivered"  # the notification e-mail failed for good
@@ -36,9 +46,15 @@ class SentMessage:
 
 
 def state_of(
-    recipient: Recipient, notification: OutboxItem | None, pin: OutboxItem | None = None
+    recipient: Recipient,
+    notification: OutboxItem | None,
+    pin: OutboxItem | None = None,
+    *,
+    stopped: bool = False,
 ) -> RecipientStatus:
-    if recipient.locked_at is not None:
+    if stopped:
+        state = State.STOPPED
+    elif recipient.locked_at is not None:
         state = State.LOCKED
     elif recipient.opened_at is not None:
         state = State.OPENED
@@ -46,6 +62,8 @@ def state_of(
         state = State.NOTIFIED
     elif notification is not None and notification.status == OutboxStatus.FAILED:
         state = State.NOT_DELIVERED
+    elif notification is not None and notification.status == OutboxStatus.HELD:
+        state = State.HELD
     else:
         state = State.QUEUED
     pin_failed = pin is not None and pin.status == OutboxStatus.FAILED
@@ -57,7 +75,7 @@ async def sent_messages(sender_id: int) -> list[SentMessage]:
     messages = (
         await Message.filter(sender_id=sender_id, status=MessageStatus.SENT)
         .order_by("-sent_at")
-        .prefetch_related("recipients")
+        .prefetch_related("recipients", "attachments")
     )
     item_ids = [r.notification_id for m in messages for r in m.recipients if r.notification_id]
     pins = await _newest_pin_deliveries([r.id for m in messages for r in m.recipients if r.phone])
@@ -67,7 +85,12 @@ async def sent_messages(sender_id: int) -> list[SentMessage]:
         SentMessage(
             message,
             [
-                state_of(r, items.get(r.notification_id or 0), items.get(pins.get(r.id, 0)))
+                state_of(
+                    r,
+                    items.get(r.notification_id or 0),
+                    items.get(pins.get(r.id, 0)),
+                    stopped=message.scan_state == ScanState.INFECTED,
+                )
                 for r in sorted(message.recipients, key=lambda r: r.id)
             ],
         )

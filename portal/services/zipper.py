@@ -55,6 +55,11 @@ async def receipt_text(document: str, tz: tzinfo) -> str:
     )
 
 
+def kept_attachments(message: Message) -> list[Attachment]:
+    """The message's attachments that are still stored: not those deleted for malware."""
+    return [attachment for attachment in message.attachments if attachment.malware is None]
+
+
 def zip_names(attachments: list[Attachment], extra: Sequence[str] = ()) -> list[str]:
     """The message text's name, the attachments' names, then ``extra`` (files written last,
     the receipt's): these keep their names, an attachment that has one is renamed."""
@@ -76,7 +81,7 @@ def zip_stream(
     receipt's). All of these are fetched and rendered beforehand, and the names translated
     now: the stream runs after the request and app contexts are gone, where there are no
     translations and no key provider."""
-    attachments: list[Attachment] = list(message.attachments)
+    attachments = kept_attachments(message)
     names = zip_names(attachments, [name for name, _content in extra])
     return _zip_stream(
         storage,

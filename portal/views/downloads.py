@@ -117,7 +117,7 @@ async def zip_response(message: Message, receipt: str | None = None, *, actor: s
     every attachment is checked readable first (see :func:`file_response`). ``receipt``: the
     signed receipt, added as ``receipt.json`` and ``receipt.txt`` (the sender's zip)."""
     settings = portal().settings
-    await downloads.check_readable(portal().providers.storage, list(message.attachments))
+    await downloads.check_readable(portal().providers.storage, zipper.kept_attachments(message))
     text = (await zipper.message_text(message, settings.tz)).encode("utf-8")
     extra: list[tuple[str, bytes]] = []
     if receipt is not None:

@@ -77,6 +77,9 @@ def site(
     """The module's server, with its ``SETTINGS`` (``PORTAL_*`` strings)."""
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     settings = {**BASE_SETTINGS, **getattr(request.module, "SETTINGS", {})}
+    # A module whose settings name a server of the session (clamd's address) gives a fixture.
+    if hasattr(request.module, "SETTINGS_FIXTURE"):
+        settings.update(request.getfixturevalue(request.module.SETTINGS_FIXTURE))
     with server_database(name) as database_url:
         env = dict(settings)
         if database_url:

@@ -117,7 +117,7 @@ async def test_item_fails_for_good_after_max_attempts(database, moved_clock):
     item = await OutboxItem.get()
     assert item.status is OutboxStatus.FAILED
     assert item.attempts == 3
-    assert await outbox.summary() == {"pending": 0, "sent": 0, "failed": 1}
+    assert await outbox.summary() == {"held": 0, "pending": 0, "sent": 0, "failed": 1}
 
 
 async def test_a_plugin_raising_anything_is_retried_not_fatal(database, moved_clock):

@@ -101,12 +101,14 @@ async def test_report_counts_per_lane_and_the_oldest_pending_age(database, moved
     assert (report["pending"], report["sent"], report["failed"]) == (2, 0, 1)
     assert report["oldest_pending_seconds"] == 120
     assert report["lanes"]["email"] == {
+        "held": 0,
         "pending": 1,
         "sent": 0,
         "failed": 1,
         "oldest_pending_seconds": 120,
     }
     assert report["lanes"]["sms"] == {
+        "held": 0,
         "pending": 1,
         "sent": 0,
         "failed": 0,
