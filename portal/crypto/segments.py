@@ -38,8 +38,9 @@ NONCE_PREFIX = 7
 HEADER = len(MAGIC) + SALT + NONCE_PREFIX
 SEGMENT = 64 * 1024  # plaintext bytes per segment
 TAG = 16
-#: Segments sealed or opened together, in a worker thread (see :func:`run_segments`).
-BATCH = 4
+#: Segments sealed or opened together, in a worker thread (see :func:`run_segments`): 512 KiB,
+#: so the hand-off to the thread costs little against the work.
+BATCH = 8
 KEY = 32  # AES-256
 _INFO = b"sinetti segments 1"
 
@@ -128,8 +129,9 @@ class Sealer:
 
     def seal_run(self, first: int, plaintext: bytes) -> bytes:
         """Segments ``first``, ``first + 1``, … of whole-segment ``plaintext``, none the last."""
+        view = memoryview(plaintext)  # slices without copies; AES-GCM reads the buffer
         return b"".join(
-            self.seal(first + n, plaintext[at : at + SEGMENT], False)
+            self.seal(first + n, view[at : at + SEGMENT], False)  # type: ignore[arg-type]
             for n, at in enumerate(range(0, len(plaintext), SEGMENT))
         )
 
@@ -187,8 +189,9 @@ class Opener:
         """The plaintext of segments ``first``, ``first + 1``, … (``stored`` holds whole ones,
         none the last)."""
         step = SEGMENT + TAG
+        view = memoryview(stored)  # slices without copies; AES-GCM reads the buffer
         return b"".join(
-            self.open(first + n, stored[at : at + step], False)
+            self.open(first + n, view[at : at + step], False)  # type: ignore[arg-type]
             for n, at in enumerate(range(0, len(stored), step))
         )
 
