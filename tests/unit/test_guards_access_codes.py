@@ -14,8 +14,9 @@ import pytest
 from portal import events
 from portal.context import portal
 from portal.i18n import locale_context
-from portal.models import AccessCode, Recipient
+from portal.models import AccessCode, OutboxItem, Recipient
 from portal.services import access, access_codes, clock
+from portal.services.outbox import opened_text
 from portal.verification.base import Outcome, Problem, Step
 
 from .helpers import newest_link, send_message, token_of
@@ -256,6 +257,22 @@ async def test_resend_is_refused_until_the_exact_end_of_the_cooldown(readers, fr
     assert on_time.problem is Problem.NONE
     assert on_time.prompt is not None and on_time.prompt.notice == "A new code has been sent."
     assert await a.codes() == 2
+
+
+async def test_a_resent_code_speaks_the_language_of_the_page_that_asked(
+    portal_app, readers, frozen
+):
+    a, _b = readers
+    await a.call("start", "fi")
+    frozen.advance(seconds=60)
+
+    await a.call("resend", "sv")
+
+    newest = await OutboxItem.filter(channel="sms").order_by("-id").first()
+    assert newest is not None
+    async with portal_app.app.app_context():
+        text = opened_text(newest)
+    assert "din PIN-kod är" in text
 
 
 async def test_resend_says_the_seconds_left_rounded_up(readers, frozen):

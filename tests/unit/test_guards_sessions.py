@@ -113,3 +113,48 @@ async def test_the_sweep_deletes_a_busy_session_past_its_absolute_lifetime(porta
     assert await sessions.sweep(settings) == 1
 
     assert await WebSession.all().values_list("id_hash", flat=True) == ["b" * 64]
+
+
+# -- the draft ids a session keeps (unit level: mutation testing found them unguarded) ------
+
+
+@pytest.fixture
+async def request_session(portal_app):
+    """A request of the app, with its (server-side) session open."""
+    async with portal_app.app.test_request_context("/compose"):
+        yield
+
+
+async def test_a_planned_draft_id_is_kept_for_the_next_request_that_only_reads(request_session):
+    assert sessions.draft_id() is None  # reading plans nothing
+    planned = sessions.draft_id(plan=True)
+
+    assert planned is not None
+    assert sessions.draft_id() == planned == sessions.draft_id(plan=True)
+
+
+async def test_forgetting_a_draft_the_session_never_had_is_harmless(request_session):
+    sessions.remember_draft(None)
+    sessions.remember_reply_draft(None)
+
+    assert sessions.draft_id() is None and sessions.reply_draft_id() is None
+
+
+async def test_the_reply_draft_is_remembered_under_its_own_key(request_session):
+    assert sessions.reply_draft_id() is None  # reading plans nothing
+    sessions.remember_draft("sender-draft")
+
+    sessions.remember_reply_draft("reply-draft")
+
+    assert sessions.reply_draft_id() == "reply-draft"
+    assert sessions.draft_id() == "sender-draft"
+
+
+async def test_an_opened_recipient_that_is_not_a_number_opens_nothing(request_session):
+    from quart import session
+
+    session["recipient_id"] = "7"  # never written by the portal: no number, no recipient
+
+    assert sessions.opened_recipient() is None
+    session["recipient_id"] = 7
+    assert sessions.opened_recipient() == 7
