@@ -42,6 +42,8 @@ from portal.models import (
     Attachment,
     Message,
     MessageStatus,
+    OutboxItem,
+    OutboxStatus,
     RegistrationEvent,
     SenderLink,
     Upload,
@@ -165,6 +167,9 @@ async def _delete_message(message_id: uuid.UUID, sender_id: int) -> list[str] | 
     async with in_transaction():
         if not await Message.filter(id=message_id, status=MessageStatus.SENT).delete():
             return None
+        # Notifications still held for its malware check (a scanner away for the whole
+        # retention) would otherwise stay: they are no outbox item that ends.
+        await OutboxItem.filter(message_ref=message_id, status=OutboxStatus.HELD).delete()
         await audit.record(
             "purged",
             message_id=message_id,

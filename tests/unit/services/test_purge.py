@@ -13,6 +13,7 @@ import pytest
 from tortoise.exceptions import DoesNotExist
 
 from portal.crypto import storage as sealed
+from portal.mail.base import OutgoingMail
 from portal.models import (
     AccessCode,
     Attachment,
@@ -20,12 +21,14 @@ from portal.models import (
     Message,
     MessageKey,
     MessageStatus,
+    OutboxItem,
+    OutboxStatus,
     Recipient,
     RegistrationEvent,
     SenderLink,
     Upload,
 )
-from portal.services import purge, stored_files
+from portal.services import clock, outbox, purge, stored_files
 from portal.services.uploads import new_storage_key
 from portal.testing import builtin_plugins
 
@@ -299,3 +302,27 @@ async def test_a_purged_messages_files_can_no_longer_be_opened_even_from_a_copy(
     async with client.app.app_context():
         with pytest.raises(DoesNotExist):  # every process: no row, and this one forgot it
             await stored_files.data_key(message.id)
+
+
+async def test_notifications_still_held_for_a_malware_check_go_with_their_message(
+    client, sign_in, moved_clock
+):
+    await sign_in(SENDER)
+    message, other = await _sent(client), await _sent(client)
+
+    async def hold_a_notification(of: Message) -> None:
+        # As Send queues it while a scanner that is away keeps the message waiting.
+        async with client.app.app_context():
+            mail = OutgoingMail("maija@valtori.fi", "Viesti", "linkki")
+            await outbox.enqueue_mail(mail, message_ref=of.id, held=True)
+
+    await hold_a_notification(message)
+    await hold_a_notification(other)
+    moved_clock.advance(days=DAYS, minutes=1)
+    await Message.filter(id=other.id).update(sent_at=clock.now())  # sent just now: not due
+
+    await run_purge(client)
+
+    assert not await Message.exists(id=message.id)
+    assert not await OutboxItem.filter(message_ref=message.id, status=OutboxStatus.HELD).exists()
+    assert await OutboxItem.filter(message_ref=other.id, status=OutboxStatus.HELD).count() == 1
