@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,16 @@ def sign_in(register: Callable[[Page, str], str]) -> Callable[..., str]:
         return address
 
     return run
+
+
+def reload_until(page: Any, done: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
+    """Reload the page until ``done()``: the pages do not refresh themselves, and what they
+    show waits on background work (a delivery, a malware check)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page.reload()
+        if done():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {seconds:.0f} s still not {what} ({page.url})")
+        page.wait_for_timeout(500)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date
-from conftest import download, new_recipient
+from conftest import download, new_recipient, reload_until
 from playwright.sync_api import FilePayload, Page, Response, expect
 
 from portal.testing import links_in
@@ -233,12 +233,14 @@ def test_recipients_open_download_get_locked_and_reply_and_the_sender_sees_it_al
     code_url = f"{links[secure]}/code"
     expect(official).to_have_url(code_url)
     expect(official.get_by_role("heading", level=1)).to_have_text("Enter the PIN code")
+    # Until the SMS is delivered the page says the code is on its way; then it names the phone.
+    sms = sms_gateway.wait_for(phone)
+    reload_until(official, lambda: masked in official.locator("main").inner_text(), "naming it")
     expect(official.locator("main")).to_contain_text(masked)
     expect(official.get_by_label("PIN code", exact=True)).to_be_visible()
     expect(official.get_by_role("button", name="Open message", exact=True)).to_be_visible()
     expect(official.get_by_role("button", name="Send a new PIN", exact=True)).to_be_visible()
 
-    sms = sms_gateway.wait_for(phone)
     assert len(sms) == 1, f"{len(sms)} SMS for one Open message"
     assert sms[0].headers.get("Authorization") == f"Bearer {sms_gateway.token}"
     assert sms[0].headers.get("Content-Type", "").startswith("application/json")
