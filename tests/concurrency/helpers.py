@@ -26,7 +26,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from portal.testing import MailCatcher, PortalServer, SmsGatewayServer, csrf_from, links_in
+from portal.testing import (
+    MailCatcher,
+    PortalServer,
+    SmsGatewayServer,
+    csrf_from,
+    links_in,
+    server_env,
+)
 
 BURST = 60  # requests fired at once at each gate (the issue asks for at least 50)
 TIMEOUT = httpx.Timeout(120.0)
@@ -162,6 +169,15 @@ class Site:
 
     def setting(self, name: str) -> int:
         return int(self.settings[name])
+
+    def command_env(self) -> dict[str, str]:
+        """The server's own environment, for a ``sinetti`` command beside it: the same data
+        directory, database and settings."""
+        port = int(self.url.rsplit(":", 1)[1])
+        env = {**server_env(port, self.server.data_dir, self.mail, self.sms), **self.settings}
+        if self.db.url:
+            env["PORTAL_DATABASE_URL"] = self.db.url
+        return env
 
     def browser(self, source: str | None = None) -> Browser:
         return Browser(self, source)

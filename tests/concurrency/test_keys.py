@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from portal.testing import new_recipient, server_env
+from portal.testing import new_recipient
 
 from .helpers import Browser, Site, at_once, no_server_errors, path_of
 
@@ -34,18 +34,10 @@ DOWNLOADS = 60
 FILE_SIZE = 200_000  # four segments
 
 
-def _env(site: Site) -> dict[str, str]:
-    port = int(site.url.rsplit(":", 1)[1])
-    env = {**server_env(port, site.server.data_dir, site.mail, site.sms), **site.settings}
-    if site.db.url:
-        env["PORTAL_DATABASE_URL"] = site.db.url
-    return env
-
-
 def _start(site: Site, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [SINETTI, "keys", *args],
-        env=_env(site),
+        env=site.command_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from portal.testing import new_recipient, server_env
+from portal.testing import new_recipient
 
 from .helpers import Browser, Site, attachments_opened, moment
 
@@ -222,19 +222,10 @@ def _assert_no_traceback_in_server_log(site: Site) -> None:
 # -- running `sinetti purge` ---------------------------------------------------------------
 
 
-def _purge_env(site: Site) -> dict[str, str]:
-    """The server's own environment: same data directory, database and settings."""
-    port = int(site.url.rsplit(":", 1)[1])
-    env = {**server_env(port, site.server.data_dir, site.mail, site.sms), **site.settings}
-    if site.db.url:
-        env["PORTAL_DATABASE_URL"] = site.db.url
-    return env
-
-
 def _start_purge(site: Site, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [SINETTI, "purge", "--json", *args],
-        env=_purge_env(site),
+        env=site.command_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -268,7 +259,7 @@ def _start_gated_purges(site: Site, count: int) -> list[subprocess.Popen[str]]:
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", GATED_PURGE],
-            env=_purge_env(site),
+            env=site.command_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
