@@ -91,7 +91,7 @@ def _outbox(args: argparse.Namespace) -> int:
     """``sinetti outbox [--json]``: counts per status (and lane), the failed items."""
     import json
 
-    from portal.services import outbox_admin
+    from portal.services import outbox, outbox_admin
 
     async def report() -> None:
         summary = await outbox_admin.report()
@@ -105,9 +105,8 @@ def _outbox(args: argparse.Namespace) -> int:
             print(f"oldest pending: {summary['oldest_pending_seconds']} s")
         for item in await outbox_admin.failed_items():
             retry = "" if item.text else " (cannot be retried)"
-            print(
-                f"failed #{item.id} {item.channel} to {item.to_address}{retry}: {item.last_error}"
-            )
+            to = outbox.shown_address(item, load_settings().secret_key)
+            print(f"failed #{item.id} {item.channel} to {to}{retry}: {item.last_error}")
 
     asyncio.run(_on_database(report))
     return 0

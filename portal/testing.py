@@ -180,11 +180,11 @@ def outbox_texts(secret_key: str | None = None) -> Awaitable[list[tuple[str, str
     queued, empty once the item ended). ``secret_key``: the portal's
     (``client.app.extensions["sinetti"].settings.secret_key``) outside an app context."""
     from portal.models import OutboxItem
-    from portal.services.outbox import opened_text
+    from portal.services.outbox import address_of, opened_text
 
     async def fetch() -> list[tuple[str, str]]:
         return [
-            (item.to_address, opened_text(item, secret_key))
+            (address_of(item, secret_key), opened_text(item, secret_key))
             for item in await OutboxItem.all().order_by("id")
         ]
 

@@ -28,7 +28,10 @@ class Message(Model):
         "models.Sender", related_name="messages", on_delete=fields.CASCADE
     )
     status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.DRAFT)
-    subject = fields.CharField(max_length=255, default="")
+    # Subject, text, signature, the Recipients field and the receipt are stored sealed with
+    # the message's data key (portal.services.message_fields), as are a recipient's phone
+    # number and a file's name: hence text columns longer than the plain values need.
+    subject = fields.TextField(default="")
     body = fields.TextField(default="")
     signature = fields.TextField(default="")
     read_receipt = fields.BooleanField(default=False)
@@ -69,7 +72,7 @@ class Recipient(Model):
     )
     email = fields.CharField(max_length=320)
     # E.164 number when the sender asked for phone verification (the ``.sec`` suffix).
-    phone = fields.CharField(max_length=20, null=True)
+    phone = fields.CharField(max_length=128, null=True)
     verification = fields.CharField(max_length=64, default="none")
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -124,7 +127,7 @@ class Attachment(Model):
         "models.Message", related_name="attachments", on_delete=fields.CASCADE
     )
     # The name the sender's browser gave, for display and the zip only; never a path.
-    filename = fields.CharField(max_length=255)
+    filename = fields.TextField()
     content_type = fields.CharField(max_length=255, default="application/octet-stream")
     storage_key = fields.CharField(max_length=128, unique=True)
     size = fields.BigIntField()

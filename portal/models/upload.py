@@ -16,10 +16,11 @@ class Upload(Model):
     message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="uploads", on_delete=fields.CASCADE
     )
-    filename = fields.CharField(max_length=255)
+    filename = fields.TextField()  # sealed (portal.services.message_fields)
     content_type = fields.CharField(max_length=255, default="application/octet-stream")
-    # The browser's description of the file (name, size, modification time), so choosing the
-    # same file again after a reload continues this upload instead of starting over.
+    # A keyed hash of the browser's description of the file (name, size, modification time),
+    # so choosing the same file again after a reload continues this upload instead of
+    # starting over (portal.services.message_fields.lookup_hash).
     fingerprint = fields.CharField(max_length=400)
     size = fields.BigIntField()
     received = fields.BigIntField(default=0)

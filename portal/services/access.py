@@ -18,7 +18,7 @@ from portal.i18n import locale_context
 from portal.mail.base import OutgoingMail
 from portal.models import Attachment, Message, MessageStatus, Recipient
 from portal.security import hash_token
-from portal.services import audit, clock, notifications, outbox
+from portal.services import audit, clock, message_fields, notifications, outbox
 from portal.services.files import format_when
 
 
@@ -29,6 +29,7 @@ async def find(token: str) -> Recipient | None:
     )
     if recipient is None or recipient.message.status != MessageStatus.SENT:
         return None
+    await message_fields.open_rows(recipient, recipient.message)
     return recipient
 
 
@@ -120,9 +121,11 @@ async def readable_message(recipient: Recipient) -> Message:
     """The message as its recipient reads it: recipients, attachments, sender, what it answers."""
     message = recipient.message
     await message.fetch_related("recipients", "attachments", "sender", "reply_to")
-    return message
+    return await message_fields.open_message(message)
 
 
 async def attachment(recipient: Recipient, attachment_id: int) -> Attachment | None:
     """An attachment of the recipient's own message; None for any other."""
-    return await Attachment.get_or_none(id=attachment_id, message_id=recipient.message_id)
+    found = await Attachment.get_or_none(id=attachment_id, message_id=recipient.message_id)
+    await message_fields.open_rows(found)
+    return found

@@ -29,7 +29,15 @@ from portal.config import MB, Settings
 from portal.context import portal
 from portal.crypto import segments
 from portal.models import Attachment, Message, Upload
-from portal.services import checksums, clock, compose, drafts, file_policy, stored_files
+from portal.services import (
+    checksums,
+    clock,
+    compose,
+    drafts,
+    file_policy,
+    message_fields,
+    stored_files,
+)
 from portal.services.files import safe_filename
 from portal.services.uploads import StoredFile, abort_stored, new_storage_key
 from portal.storage.base import StorageBackend
@@ -60,7 +68,9 @@ class ChunkRefused(Exception):
 async def unfinished(draft: Message | None) -> list[Upload]:
     if draft is None:
         return []
-    return list(await Upload.filter(message_id=draft.id).order_by("created_at"))
+    uploads = list(await Upload.filter(message_id=draft.id).order_by("created_at"))
+    await message_fields.open_rows(uploads)
+    return uploads
 
 
 def _refused(closed_or_full: drafts.DraftClosed | drafts.NoRoom) -> ChunkRefused:
@@ -90,7 +100,6 @@ async def begin(
     """
     if size < 0:
         raise ChunkRefused("size")
-    fingerprint = fingerprint[:400]
     name = safe_filename(filename)
     file_policy.check_name(settings, name)
     content_type = content_type[:255] or "application/octet-stream"
@@ -98,11 +107,15 @@ async def begin(
         return await _store_empty(storage, sender_id, draft_id, name, content_type, locale)
     try:
         async with drafts.editing(sender_id, draft_id, locale) as draft:
+            # Kept as a keyed hash: the browser's description names the file.
+            fingerprint = await message_fields.lookup_hash(draft.id, fingerprint)
             existing = await Upload.get_or_none(message_id=draft.id, fingerprint=fingerprint)
             if existing is not None:
+                await message_fields.open_rows(existing)
                 return draft, existing
             await drafts.ensure_room(settings, draft, size)
-            upload = await Upload.create(
+            upload = await message_fields.create(
+                Upload,
                 message_id=draft.id,
                 filename=name,
                 content_type=content_type,
@@ -233,6 +246,7 @@ async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> At
         async for data in await stored_files.read_upload(storage, upload):
             digest.update(data)
         sha256 = digest.hexdigest()
+    await message_fields.open_rows(upload)
     stored = StoredFile(
         upload.filename,
         upload.content_type,
@@ -289,7 +303,9 @@ async def find(sender_id: int, upload_id: str) -> Upload | None:
     """An unfinished upload into a draft of this sender; None for any other."""
     if not _is_uuid(upload_id):
         return None
-    return await Upload.get_or_none(id=upload_id, message__sender_id=sender_id)
+    found = await Upload.get_or_none(id=upload_id, message__sender_id=sender_id)
+    await message_fields.open_rows(found)
+    return found
 
 
 async def finished(sender_id: int, upload_id: str) -> Attachment | None:
@@ -297,4 +313,6 @@ async def finished(sender_id: int, upload_id: str) -> Attachment | None:
     to its last chunk); None for any other."""
     if not _is_uuid(upload_id):
         return None
-    return await Attachment.get_or_none(upload_id=upload_id, message__sender_id=sender_id)
+    found = await Attachment.get_or_none(upload_id=upload_id, message__sender_id=sender_id)
+    await message_fields.open_rows(found)
+    return found

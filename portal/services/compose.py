@@ -26,7 +26,16 @@ from portal.models import (
     Upload,
 )
 from portal.security import hash_token, new_token
-from portal.services import audit, clock, drafts, notifications, outbox, receipts, scanning
+from portal.services import (
+    audit,
+    clock,
+    drafts,
+    message_fields,
+    notifications,
+    outbox,
+    receipts,
+    scanning,
+)
 from portal.services.files import safe_filename
 from portal.services.recipients import ParsedRecipient, parse_recipients
 from portal.services.text import has_control_characters
@@ -138,7 +147,7 @@ async def save_draft(
     """
     async with drafts.editing(sender_id, draft_id, locale, reservation=reservation) as draft:
         _apply(draft, form, locale)
-        await draft.save(update_fields=FORM_FIELDS)
+        await message_fields.save(draft, FORM_FIELDS)
         await _attach(draft, files)
     return draft
 
@@ -169,7 +178,8 @@ async def attach(
     Only inside :func:`drafts.editing` of the message: that is what keeps a sent message from
     getting new attachments.
     """
-    return await Attachment.create(
+    return await message_fields.create(
+        Attachment,
         message_id=message_id,
         filename=safe_filename(stored.filename),
         content_type=stored.content_type,
@@ -223,15 +233,16 @@ async def send(
         if held:
             message.scan_state = ScanState.CHECKING
             message.scan_next_at = message.sent_at
-        await message.save(
-            update_fields=[
+        await message_fields.save(
+            message,
+            [
                 *FORM_FIELDS,
                 "status",
                 "sent_at",
                 "reply_to_id",
                 "scan_state",
                 "scan_next_at",
-            ]
+            ],
         )
         await _attach(message, files)
         for parsed in recipients:
@@ -244,7 +255,8 @@ async def send(
                 sent_at=message.sent_at,
                 reply=reply_to is not None,
             )
-            await Recipient.create(
+            await message_fields.create(
+                Recipient,
                 message=message,
                 email=parsed.email,
                 phone=parsed.phone,
@@ -264,6 +276,7 @@ async def send(
     if held:
         scanning.wake()
     await message.fetch_related("recipients", "attachments")
+    await message_fields.open_message(message)
     await events.emit("message_sent", message=message)
     return message
 
@@ -363,4 +376,5 @@ async def sent_message(sender_id: int, message_id: str) -> Message | None:
     )
     if message is not None:
         await message.fetch_related("recipients", "attachments", "sender")
+        await message_fields.open_message(message)
     return message

@@ -27,7 +27,7 @@ from tortoise.functions import Sum
 
 from portal.config import Settings
 from portal.models import Attachment, Message, MessageStatus, Upload
-from portal.services import atomic, clock
+from portal.services import atomic, clock, message_fields
 
 
 class DraftClosed(Exception):
@@ -65,7 +65,9 @@ async def find(sender_id: int, draft_id: str | None) -> Message | None:
     wanted = parse_id(draft_id)
     if wanted is None:
         return None
-    return await Message.get_or_none(id=wanted, sender_id=sender_id, status=MessageStatus.DRAFT)
+    draft = await Message.get_or_none(id=wanted, sender_id=sender_id, status=MessageStatus.DRAFT)
+    await message_fields.open_rows(draft)
+    return draft
 
 
 @contextlib.asynccontextmanager

@@ -50,6 +50,7 @@ from portal.context import portal
 from portal.mail.base import MailTransport, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
 from portal.services import atomic, audit, clock
+from portal.services.recipients import mask_phone
 from portal.services.sealing import Sealer, SealError
 from portal.sms.base import SmsGateway
 
@@ -72,6 +73,10 @@ def _sealer(secret_key: str | None = None) -> Sealer:
     if secret_key is None:
         secret_key = portal().settings.secret_key
     return Sealer(secret_key)
+
+
+#: The context of a sealed SMS number (``to_address``).
+ADDRESS_CONTEXT = "outbox to_address sms"
 
 
 def _context(column: str, channel: Channel | str, to_address: str) -> str:
@@ -112,14 +117,16 @@ async def enqueue_mail(
 
 
 async def enqueue_sms(to: str, text: str, *, message_ref: uuid.UUID | None = None) -> OutboxItem:
-    """Queue an SMS of plain ``text`` (sealed before it is stored); ``message_ref`` as for
+    """Queue an SMS of plain ``text`` to the number ``to`` (both sealed before they are
+    stored: a phone number is as confidential as the message); ``message_ref`` as for
     :func:`enqueue_mail`."""
-    sealed = _sealer().seal(text, _context("text", Channel.SMS, to))
+    sealer = _sealer()
+    address = sealer.seal(to, ADDRESS_CONTEXT)
     current = clock.now()
     return await OutboxItem.create(
         channel=Channel.SMS,
-        to_address=to,
-        text=sealed,
+        to_address=address,
+        text=sealer.seal(text, _context("text", Channel.SMS, address)),
         message_ref=message_ref,
         next_attempt_at=current,
         created_at=current,
@@ -136,6 +143,25 @@ async def release_held(message_id: uuid.UUID) -> int:
 async def drop_held(message_id: uuid.UUID) -> int:
     """Delete the held mails of the message, never to be sent (its check found malware)."""
     return await OutboxItem.filter(message_ref=message_id, status=OutboxStatus.HELD).delete()
+
+
+def address_of(item: OutboxItem, secret_key: str | None = None) -> str:
+    """Where ``item`` goes: an e-mail address as stored, an SMS's number opened (see
+    :func:`opened_text`)."""
+    if item.channel != Channel.SMS:
+        return item.to_address
+    return _sealer(secret_key).open(item.to_address, ADDRESS_CONTEXT)
+
+
+def shown_address(item: OutboxItem, secret_key: str | None = None) -> str:
+    """Where ``item`` goes, for logs and operators: an SMS's number masked (or unknown when
+    another secret key sealed it); ``secret_key`` as for :func:`opened_text`."""
+    if item.channel != Channel.SMS:
+        return item.to_address
+    try:
+        return mask_phone(address_of(item, secret_key))
+    except SealError:
+        return "(sealed with another secret key)"
 
 
 def opened_text(item: OutboxItem, secret_key: str | None = None) -> str:
@@ -254,7 +280,7 @@ async def _record(item: OutboxItem, *, ended: bool | None = None, **changes: obj
             " took it over and records the outcome",
             item.id,
             item.channel,
-            item.to_address,
+            shown_address(item),
         )
     return bool(recorded)
 
@@ -285,16 +311,20 @@ async def deliver(
         # Only claims whose worker died before it recorded anything get here: an item that
         # takes its worker down with it must not be tried forever.
         error = f"gave up after {item.attempts - 1} attempts; the worker stopped during some"
-        log.error("outbox item %s (%s to %s): %s", item.id, item.channel, item.to_address, error)
+        log.error(
+            "outbox item %s (%s to %s): %s", item.id, item.channel, shown_address(item), error
+        )
         await _record(item, ended=False, status=OutboxStatus.FAILED, last_error=error)
         return 0
     try:
-        text, html = opened_text(item), opened_html(item)
+        text, html, address = opened_text(item), opened_html(item), address_of(item)
     except SealError:
         # Another secret key sealed it (PORTAL_SECRET_KEY changed while it waited): retrying
         # cannot help, and the text is unreadable to anyone now.
         error = "SealError: the text does not open with this PORTAL_SECRET_KEY"
-        log.error("outbox item %s (%s to %s): %s", item.id, item.channel, item.to_address, error)
+        log.error(
+            "outbox item %s (%s to %s): %s", item.id, item.channel, shown_address(item), error
+        )
         await _record(
             item, ended=False, status=OutboxStatus.FAILED, text="", html=None, last_error=error
         )
@@ -312,12 +342,17 @@ async def deliver(
                     )
                 )
             else:
-                await sms.send(item.to_address, text)
+                await sms.send(address, text)
     except Exception as exc:
         if isinstance(exc, TimeoutError) and limit.expired():
             error = f"TimeoutError: no answer within {timeout_seconds:g} s"
         else:
-            error = _scrubbed(f"{type(exc).__name__}: {exc}", text, html)[:2000]
+            error = _scrubbed(
+                f"{type(exc).__name__}: {exc}",
+                text,
+                html,
+                address if item.channel == Channel.SMS else None,
+            )[:2000]
         permanent = bool(getattr(exc, "permanent", False))
         await _failed(item, error, permanent, max_attempts, retry_seconds)
         return 0
@@ -337,7 +372,7 @@ async def _failed(
             "outbox item %s (%s to %s) failed for good after %d attempts: %s",
             item.id,
             item.channel,
-            item.to_address,
+            shown_address(item),
             item.attempts,
             error,
         )
@@ -348,7 +383,7 @@ async def _failed(
         "outbox item %s (%s to %s) attempt %d failed, retrying at %s: %s",
         item.id,
         item.channel,
-        item.to_address,
+        shown_address(item),
         item.attempts,
         next_attempt_at.isoformat(timespec="seconds"),
         error,

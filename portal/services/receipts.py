@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from portal.config import PREFIX, ConfigError, Settings
 from portal.context import portal
 from portal.models import Attachment, Message, Recipient
+from portal.services import message_fields
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,7 @@ async def issue(
     """
     recipients = await Recipient.filter(message_id=message.id).order_by("id")
     attachments = await Attachment.filter(message_id=message.id).order_by("id")
+    await message_fields.open_rows(attachments)
     receipt = make(
         settings,
         message,
@@ -257,7 +259,7 @@ async def issue(
         key.public_key(),
     )
     message.receipt = sign(receipt, key)
-    await message.save(update_fields=["receipt"])
+    await message_fields.save(message, ["receipt"])
     return message.receipt
 
 

@@ -36,7 +36,15 @@ from portal.context import portal
 from portal.i18n import locale_context
 from portal.models import Attachment, Message, ScanState
 from portal.scanning.base import Scanner, ScannerUnavailable
-from portal.services import atomic, audit, clock, notifications, outbox, stored_files
+from portal.services import (
+    atomic,
+    audit,
+    clock,
+    message_fields,
+    notifications,
+    outbox,
+    stored_files,
+)
 from portal.services.files import format_when
 from portal.storage.base import StorageBackend, StorageError
 
@@ -128,6 +136,7 @@ async def _scan(
     attachments: list[Attachment],
 ) -> list[Found]:
     data_key = await stored_files.data_key(message_id)
+    await message_fields.open_rows(attachments)
     found = []
     for attachment in attachments:
         verdict = await scanner.scan(stored_files.read_attachment(storage, attachment, data_key))

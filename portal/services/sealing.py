@@ -30,12 +30,12 @@ class SealError(Exception):
 
 
 class Sealer:
-    """Seals and opens text with a key derived from the secret key for one ``purpose``."""
+    """Seals and opens text with a key derived for one ``purpose`` from ``secret``: the
+    portal's secret key (text), or a message's data key (bytes)."""
 
-    def __init__(self, secret_key: str, purpose: bytes = OUTBOX_CONTEXT) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
-            secret_key.encode("utf-8")
-        )
+    def __init__(self, secret: str | bytes, purpose: bytes = OUTBOX_CONTEXT) -> None:
+        material = secret.encode("utf-8") if isinstance(secret, str) else secret
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(material)
         self._aead = AESGCM(key)
 
     def seal(self, plain: str, context: str) -> str:
@@ -55,7 +55,7 @@ class Sealer:
             )
             return plain.decode("utf-8")
         except (InvalidTag, ValueError) as exc:
-            raise SealError("the sealed text does not open with this secret key") from exc
+            raise SealError("the sealed text does not open with this key") from exc
 
 
 def is_sealed(stored: str | None) -> bool:

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from portal.models import (
     AccessCode,
+    Attachment,
     Message,
     MessageStatus,
     OutboxItem,
@@ -16,6 +17,7 @@ from portal.models import (
     Recipient,
     ScanState,
 )
+from portal.services import message_fields
 
 
 class State(StrEnum):
@@ -43,6 +45,7 @@ class RecipientStatus:
 class SentMessage:
     message: Message
     recipients: list[RecipientStatus]
+    attachments: list[Attachment]  # opened (a template would query the relation again)
 
 
 def state_of(
@@ -77,6 +80,8 @@ async def sent_messages(sender_id: int) -> list[SentMessage]:
         .order_by("-sent_at")
         .prefetch_related("recipients", "attachments")
     )
+    for message in messages:
+        await message_fields.open_message(message)
     item_ids = [r.notification_id for m in messages for r in m.recipients if r.notification_id]
     pins = await _newest_pin_deliveries([r.id for m in messages for r in m.recipients if r.phone])
     item_ids += pins.values()
@@ -93,6 +98,7 @@ async def sent_messages(sender_id: int) -> list[SentMessage]:
                 )
                 for r in sorted(message.recipients, key=lambda r: r.id)
             ],
+            list(message.attachments),
         )
         for message in messages
     ]

@@ -31,7 +31,14 @@ MODE = 0o600
 async def message_text(message: Message, tz: tzinfo) -> str:
     """The message as a plain-text document (headers, body, signature, attachment list)."""
     sent_at = format_datetime(message.sent_at, "long", tzinfo=tz, locale=babel_locale())
-    return await render_text("message.txt", message=message, sent_at=sent_at)
+    # The opened rows as lists: the template would query a relation again (sealed).
+    return await render_text(
+        "message.txt",
+        message=message,
+        recipients=sorted(message.recipients, key=lambda recipient: recipient.id),
+        attachments=list(message.attachments),
+        sent_at=sent_at,
+    )
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

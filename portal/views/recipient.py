@@ -130,6 +130,8 @@ async def _read(recipient: Recipient, token: str) -> Any:
         token=token,
         recipient=recipient,
         message=message,
+        recipients=sorted(message.recipients, key=lambda recipient: recipient.id),
+        attachments=list(message.attachments),
         sent_at=_when(message.sent_at),
         deletion_day=retention.deletion_day(
             message.sent_at or message.created_at, portal().settings

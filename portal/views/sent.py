@@ -43,6 +43,8 @@ async def confirmation(sender: Sender, message_id: str) -> Any:
     return await render_page(
         "sent.html",
         message=message,
+        recipients=sorted(message.recipients, key=lambda recipient: recipient.id),
+        attachments=list(message.attachments),
         sent_at=format_when(message.sent_at or message.created_at, portal().settings.tz),
         deletion_day=retention.deletion_day(
             message.sent_at or message.created_at, portal().settings

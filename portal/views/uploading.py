@@ -14,7 +14,7 @@ from portal.context import portal
 from portal.i18n import L_, _, current_locale
 from portal.models import Attachment, Message
 from portal.security import csrf_valid
-from portal.services import chunked, drafts, file_policy, message_keys
+from portal.services import chunked, drafts, file_policy, message_fields, message_keys
 from portal.services.files import format_size
 from portal.services.uploads import (
     ParsedForm,
@@ -180,6 +180,7 @@ async def attachment_context(sender_id: int, draft: Message | None) -> dict[str,
     settings = portal().settings
     limit = settings.max_attachments_bytes
     attachments = list(await Attachment.filter(message_id=draft.id)) if draft else []
+    await message_fields.open_rows(attachments)
     remaining = max(await drafts.room(settings, sender_id, draft), 0)
     return {
         "attachments": attachments,

@@ -106,32 +106,69 @@ async def message_of_recipient(db: Database, recipient_id: int) -> Any:
     return await db.value("SELECT message_id FROM recipient WHERE id = ?", recipient_id)
 
 
+async def data_keys(db: Database, data_dir: Path) -> dict[str, bytes]:
+    """Every message's data key (by message id), unwrapped as the server unwraps it: by the
+    ``local`` key provider's KEK in the server's data directory."""
+    from sinetti_keys_local import LocalKeyProvider
+
+    from portal.config import load_settings
+    from portal.keys.base import WrappedKey
+
+    settings = load_settings(environ={}, override={"data_dir": data_dir, "secret_key": "k" * 40})
+    provider = LocalKeyProvider(settings, {})
+    await provider.open()
+    found = {}
+    for message_id, kek_id, wrapped in await db.rows(
+        "SELECT message_id, kek_id, wrapped FROM message_key"
+    ):
+        found[str(message_id)] = await provider.unwrap(
+            WrappedKey(str(kek_id), bytes(wrapped)), f"message:{message_id}".encode()
+        )
+    return found
+
+
+async def file_names(db: Database, data_dir: Path, message_id: str) -> list[tuple[str, str]]:
+    """(storage key, file name) of the message's attachments, the names opened with its key
+    (they are sealed in the database)."""
+    from portal.services.message_fields import open_value
+
+    data_key = (await data_keys(db, data_dir))[str(message_id)]
+    rows = await db.rows(
+        "SELECT storage_key, filename FROM attachment WHERE message_id = ?", message_id
+    )
+    return [
+        (str(key), open_value(data_key, "attachment", "filename", message_id, str(name)))
+        for key, name in rows
+    ]
+
+
+async def sms_queued_to(site: Site, number: str) -> int:
+    """How many SMS the outbox holds for ``number`` (sealed there with the secret key)."""
+    from portal.config import load_settings
+    from portal.services.outbox import ADDRESS_CONTEXT
+    from portal.services.sealing import Sealer
+
+    sealer = Sealer(load_settings(environ=site.command_env()).secret_key)
+    rows = await site.db.rows("SELECT to_address FROM outbox_item WHERE channel = 'sms'")
+    return sum(1 for (address,) in rows if sealer.open(str(address), ADDRESS_CONTEXT) == number)
+
+
 async def attachments_opened(
     db: Database, data_dir: Path, stored: dict[str, Any]
 ) -> dict[str, str]:
     """The SHA-256 of the plaintext of every attachment in ``stored`` (its stored bytes by
     storage key), opened as the server opens it: its message's data key unwrapped by the
     ``local`` key provider's KEK in the server's data directory, then its segments."""
-    from sinetti_keys_local import LocalKeyProvider
 
-    from portal.config import load_settings
     from portal.crypto.segments import Opener, cipher_span
-    from portal.keys.base import WrappedKey
 
-    settings = load_settings(environ={}, override={"data_dir": data_dir, "secret_key": "k" * 40})
-    keys = LocalKeyProvider(settings, {})
-    await keys.open()
-    rows = await db.rows(
-        "SELECT a.storage_key, a.size, a.crypto_header, k.kek_id, k.wrapped, a.message_id "
-        "FROM attachment a JOIN message_key k ON k.message_id = a.message_id"
-    )
+    keys = await data_keys(db, data_dir)
+    rows = await db.rows("SELECT storage_key, size, crypto_header, message_id FROM attachment")
     opened: dict[str, str] = {}
-    for key, size, header, kek_id, wrapped, message_id in rows:
-        if stored.get(key) is None:
+    for key, size, header, message_id in rows:
+        data_key = keys.get(str(message_id))
+        if stored.get(key) is None or data_key is None:
             continue
-        data_key = await keys.unwrap(
-            WrappedKey(str(kek_id), bytes(wrapped)), f"message:{message_id}".encode()
-        )
 
         async def whole(data: bytes = stored[key]) -> Any:
             yield data

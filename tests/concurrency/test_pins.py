@@ -27,6 +27,7 @@ from .helpers import (
     new_phone,
     no_server_errors,
     path_of,
+    sms_queued_to,
     statuses,
 )
 
@@ -179,12 +180,7 @@ async def test_parallel_open_message_sends_exactly_one_pin(
     )
     no_server_errors(answers)
     assert len(await _codes(site, message)) == 1, "one PIN issued, however many opened at once"
-    queued = await site.db.value(
-        "SELECT count(*) FROM outbox_item WHERE channel = 'sms' AND to_address IN (?, ?)",
-        e164(message.phone),
-        message.phone,
-    )
-    assert queued == 1
+    assert await sms_queued_to(site, e164(message.phone)) == 1
     await site.sms_to(message.phone)
     assert await _sms_count(site, message) == 1
     events = await audit_events(site.db, await message_of_recipient(site.db, message.recipient_id))

@@ -36,7 +36,7 @@ from typing import Any
 
 from portal.testing import new_recipient
 
-from .helpers import Browser, Site, attachments_opened, moment
+from .helpers import Browser, Site, attachments_opened, file_names, moment
 
 SINETTI = str(Path(sys.executable).with_name("sinetti"))
 RETENTION_DAYS = 30
@@ -69,10 +69,8 @@ class Scene:
 
 async def _files_of(site: Site, message_id: str, sent: dict[str, bytes]) -> dict[str, bytes]:
     """The message's files by storage key, with the bytes sent under each file's name."""
-    rows = await site.db.rows(
-        "SELECT storage_key, filename FROM attachment WHERE message_id = ?", message_id
-    )
-    found = {str(key): sent[str(name)] for key, name in rows}
+    rows = await file_names(site.db, site.server.data_dir, message_id)
+    found = {key: sent[name] for key, name in rows}
     assert len(found) == len(sent), f"message {message_id}: {rows} for {sorted(sent)}"
     return found
 

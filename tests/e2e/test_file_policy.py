@@ -151,7 +151,7 @@ def test_the_uploader_shows_why_a_program_is_refused_by_name_or_bytes_and_upload
     # only new file in storage is the harmless one.
     assert rows(portal_server, "upload", address) == []
     attachments = rows(portal_server, "attachment", address)
-    assert [filename for filename, _ in attachments] == ["muistio.txt"]
+    assert len(attachments) == 1  # the harmless one (its name is sealed in the database)
     new_files = set(portal_server.stored_files()) - files_before
     assert [path.name for path in new_files] == [attachments[0][1]]
 

@@ -311,3 +311,41 @@ async def attachment_bytes(app: Any, attachment: Any) -> bytes:
         data_key = await stored_files.data_key(attachment.message_id)
         reading = stored_files.read_attachment(storage, attachment, data_key)
         return b"".join([chunk async for chunk in reading])
+
+
+async def opened(app: Any, *rows: Any) -> Any:
+    """Rows read straight from the database with their confidential fields opened, as the
+    services open them (what is stored is sealed with the message's data key). Returns the
+    row, or the rows when several are given."""
+    from portal.services import message_fields
+
+    app = getattr(app, "app", app)  # a test client or the app
+    async with app.app_context():
+        await message_fields.open_rows(*rows)
+    return rows[0] if len(rows) == 1 else rows
+
+
+async def rows_where(app: Any, model: Any, **wanted: Any) -> list[Any]:
+    """The rows of ``model`` whose fields, opened, equal ``wanted`` (a sealed column cannot be
+    queried by its plain value: the rows are read and opened)."""
+    rows = list(await model.all())
+    if rows:
+        await opened(app, *rows)
+    return [row for row in rows if all(getattr(row, k) == v for k, v in wanted.items())]
+
+
+async def row_where(app: Any, model: Any, **wanted: Any) -> Any:
+    """The one row of ``model`` whose opened fields equal ``wanted``."""
+    found = await rows_where(app, model, **wanted)
+    assert len(found) == 1, f"{len(found)} {model.__name__} rows with {wanted}"
+    return found[0]
+
+
+async def file_names(app: Any, **filters: Any) -> list[str]:
+    """The opened names of the attachments matching ``filters``, in their order."""
+    from portal.models import Attachment
+
+    rows = list(await Attachment.filter(**filters).order_by("id"))
+    if rows:
+        await opened(app, *rows)
+    return [row.filename for row in rows]

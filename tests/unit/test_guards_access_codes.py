@@ -49,7 +49,8 @@ class Reader:
         self.loaded: Recipient | None = None  # the object a request loaded, kept as it was
 
     async def fresh(self) -> Recipient:
-        found = await access.find(self.token)
+        async with self.app.app_context():  # its phone number opens with the message's key
+            found = await access.find(self.token)
         assert found is not None
         return found
 

@@ -46,6 +46,8 @@ from .helpers import (
     multipart,
     page_text,
     post_compose,
+    row_where,
+    rows_where,
     send_message,
     sign_in_delivered,
 )
@@ -625,7 +627,7 @@ async def test_hook_download_completed_only_when_the_last_byte_went_out(
     browser = portal_app.test_client()
     csrf = csrf_from(await page_text(await browser.get(link)))
     await browser.post(link + "/open", form={"csrf_token": csrf})
-    attachment = await Attachment.get(filename="b.txt")
+    attachment = await row_where(portal_app, Attachment, filename="b.txt")
     url = f"{link}/attachments/{attachment.id}"
 
     await (await browser.get(url, headers={"Range": "bytes=0-4"})).get_data()
@@ -722,7 +724,7 @@ class TestAPluginThatFails:
         )
 
         assert response.status_code == 303  # message_sent raised: the message was sent all the same
-        assert await Message.filter(subject="S").count() == 1
+        assert len(await rows_where(client, Message, subject="S")) == 1
         assert len(agency.messages) == 1  # the other plugins still heard of it
         link = await recipient_link(portal_app.app, "ville@valtori.fi")
         reader = portal_app.test_client()

@@ -17,6 +17,8 @@ from .helpers import (
     page_text,
     post_compose,
     press_open,
+    row_where,
+    rows_where,
     send_message,
     sign_in_with,
 )
@@ -137,14 +139,14 @@ async def test_one_sender_cannot_remove_another_senders_attachment(portal_app, c
     other = portal_app.test_client()
     await sign_in_with(other, OTHER)
     await post_compose(other, fields, [("attachments", "theirs.txt", b"theirs")])
-    mine = await Attachment.get(filename="mine.txt")
+    mine = await row_where(client, Attachment, filename="mine.txt")
 
     await other.post(
         f"/compose/attachments/{mine.id}/remove", form={"csrf_token": await csrf_of(other)}
     )
 
     assert await Attachment.exists(id=mine.id)
-    assert await Attachment.filter(filename="theirs.txt").exists()
+    assert await rows_where(client, Attachment, filename="theirs.txt")
 
 
 async def register(client, address: str, ip: str = "203.0.113.5"):

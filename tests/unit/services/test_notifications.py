@@ -22,6 +22,7 @@ from ..helpers import (
     multipart,
     newest_link,
     press_open,
+    row_where,
     send_message,
     sign_in_delivered,
 )
@@ -154,7 +155,7 @@ class TestSentWithSevenDays:
         await sign_in("liisa@example.com")
         await client.get("/compose?lang=en")
         await send_message(client, {"recipients": "ville@valtori.fi", "subject": "S", "body": "B"})
-        sent_at = (await Message.get(subject="S")).sent_at
+        sent_at = (await row_where(client, Message, subject="S")).sent_at
 
         notified = await OutboxItem.get(to_address="ville@valtori.fi")
         notice, _html = await mail_content(client.app, notified)
@@ -221,7 +222,7 @@ class TestDeliveredOverSmtp:
             lambda: [m.text() for m in smtp_server.to("liisa@example.com")],
         )
         await send_message(client, {"recipients": "ville@valtori.fi", "subject": "S", "body": "B"})
-        sent_at = (await Message.get(subject="S")).sent_at
+        sent_at = (await row_where(client, Message, subject="S")).sent_at
 
         async def delivered():
             return smtp_server.to("ville@valtori.fi")

@@ -15,6 +15,7 @@ from portal.config import load_settings
 from portal.mail.base import MailDeliveryError, OutgoingMail
 from portal.models import Channel, OutboxItem, OutboxStatus
 from portal.services import clock, outbox, outbox_admin
+from portal.services.sealing import Sealer
 from portal.sms.base import SmsDeliveryError
 
 from .outbox_support import RecordingMail, RecordingSms
@@ -200,9 +201,15 @@ def test_outbox_json_prints_counts_per_lane_and_the_oldest_age(data_dir_env, cap
 
 
 def test_outbox_lists_the_failed_items_and_which_can_be_retried(data_dir_env, capsys):
+    number = Sealer(load_settings().secret_key).seal("+358401234567", outbox.ADDRESS_CONTEXT)
     seed(
         [
-            {"channel": Channel.SMS, "status": OutboxStatus.FAILED, "last_error": "gw down"},
+            {
+                "channel": Channel.SMS,
+                "to_address": number,
+                "status": OutboxStatus.FAILED,
+                "last_error": "gw down",
+            },
             {"channel": Channel.EMAIL, "status": OutboxStatus.FAILED, "text": ""},
         ]
     )
@@ -212,7 +219,7 @@ def test_outbox_lists_the_failed_items_and_which_can_be_retried(data_dir_env, ca
 
     out = capsys.readouterr().out
     assert "failed: 2 (email 1, sms 1)" in out
-    assert "failed #1 sms to ville@valtori.fi: gw down" in out
+    assert "failed #1 sms to •••• 567: gw down" in out  # the number sealed, shown masked
     assert "failed #2 email to ville@valtori.fi (cannot be retried)" in out
 
 

@@ -32,7 +32,7 @@ from portal.services import clock, outbox, purge, stored_files
 from portal.services.uploads import new_storage_key
 from portal.testing import builtin_plugins
 
-from ..helpers import csrf_of, post_compose, send_message
+from ..helpers import csrf_of, post_compose, row_where, send_message
 
 SENDER = "liisa@example.com"
 FIELDS = {"recipients": "ville@valtori.fi, anna@valtori.fi", "subject": "Hakemus", "body": "x"}
@@ -278,7 +278,7 @@ async def test_a_purged_messages_files_can_no_longer_be_opened_even_from_a_copy(
 ):
     await sign_in(SENDER)
     message = await _sent(client)
-    attachment = await Attachment.get(message_id=message.id, filename="hakemus.pdf")
+    attachment = await row_where(client, Attachment, message_id=message.id, filename="hakemus.pdf")
     storage = _portal(client).providers.storage
     backup = b"".join([chunk async for chunk in storage.read(attachment.storage_key)])
     async with client.app.app_context():

@@ -27,7 +27,7 @@ from portal.models import (
 from portal.services import scanning
 from portal.testing import EICAR, EICAR_SIGNATURE, MARKER_SIGNATURE, TEST_MALWARE_MARKER
 
-from ..helpers import eventually, mail_content, page_text, send_message, stored_files
+from ..helpers import eventually, mail_content, page_text, row_where, send_message, stored_files
 
 SENDER = "liisa@example.com"
 RECIPIENT = "ville@valtori.fi"
@@ -108,8 +108,8 @@ async def test_malware_stops_the_message_and_only_the_sender_is_told(
     message = await sent(client, sign_in, [CLEAN, ("attachments", "lasku.doc", content)])
 
     assert await settled(message) == ScanState.INFECTED
-    bad = await Attachment.get(message_id=message.id, filename="lasku.doc")
-    good = await Attachment.get(message_id=message.id, filename="hakemus.pdf")
+    bad = await row_where(client, Attachment, message_id=message.id, filename="lasku.doc")
+    good = await row_where(client, Attachment, message_id=message.id, filename="hakemus.pdf")
     assert (bad.malware, good.malware) == (signature, None)
     assert await to_recipient() == []  # the notification was withdrawn unsent
     stored = {path.name for path in stored_files(data_dir)}

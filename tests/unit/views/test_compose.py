@@ -14,11 +14,14 @@ from portal.testing import continue_with_link
 
 from ..helpers import (
     csrf_of,
+    file_names,
     multipart,
     newest_link,
+    opened,
     page_text,
     post_compose,
     row_counts,
+    row_where,
     sign_in_with,
     stored_files,
 )
@@ -106,6 +109,7 @@ async def test_successful_send_stores_everything_and_redirects_to_the_confirmati
 
     assert response.status_code == 303
     message = await Message.get(id=sent_id(response)).prefetch_related("sender")
+    await opened(signed_in, message)
     assert message.status is MessageStatus.SENT
     assert message.sender.email == SENDER
     assert message.subject == "Hakemus 2024/17"
@@ -115,12 +119,13 @@ async def test_successful_send_stores_everything_and_redirects_to_the_confirmati
     assert message.sent_at is not None
 
     recipients = {r.email: r for r in await Recipient.filter(message=message)}
+    await opened(signed_in, *recipients.values())
     assert set(recipients) == {PLAIN, PHONE_VERIFIED}
     assert (recipients[PLAIN].phone, recipients[PLAIN].verification) == (None, "none")
     assert recipients[PHONE_VERIFIED].phone == "+358400123456"
     assert recipients[PHONE_VERIFIED].verification == "sms-pin"
 
-    attachments = await Attachment.filter(message=message).order_by("id")
+    attachments = await opened(signed_in, *await Attachment.filter(message=message).order_by("id"))
     assert [(a.filename, a.size) for a in attachments] == [
         (name, len(content)) for _field, name, content in FILES
     ]
@@ -178,7 +183,7 @@ async def test_fixing_the_errors_sends_with_the_files_kept_from_before(signed_in
 
     assert response.status_code == 303
     message = await Message.get(id=sent_id(response))
-    names = await Attachment.filter(message=message).values_list("filename", flat=True)
+    names = await file_names(signed_in, message=message)
     assert sorted(names) == ["hakemus.pdf", "liite.txt"]
     assert await Message.all().count() == 1
 
@@ -227,9 +232,7 @@ async def test_all_or_nothing_keeps_the_draft_and_its_earlier_files(
     assert response.status_code == 500
     draft = await Message.get()
     assert draft.status is MessageStatus.DRAFT
-    assert await Attachment.filter(message=draft).values_list("filename", flat=True) == [
-        "hakemus.pdf"
-    ]
+    assert await file_names(signed_in, message=draft) == ["hakemus.pdf"]
     assert len(stored_files(data_dir)) == 1
     assert await Recipient.all().count() == 0
 
@@ -283,7 +286,7 @@ async def test_another_senders_link_in_the_same_browser_does_not_get_the_draft(
 
 async def test_removing_an_attachment_deletes_it_and_its_file(signed_in, data_dir):
     await post_compose(signed_in, message_fields(action="attach"), FILES)
-    kept = await Attachment.get(filename="hakemus.pdf")
+    kept = await row_where(signed_in, Attachment, filename="hakemus.pdf")
     csrf = await csrf_of(signed_in)
 
     response = await signed_in.post(
@@ -291,7 +294,7 @@ async def test_removing_an_attachment_deletes_it_and_its_file(signed_in, data_di
     )
 
     assert response.status_code == 303
-    assert await Attachment.all().values_list("filename", flat=True) == ["liite.txt"]
+    assert await file_names(signed_in) == ["liite.txt"]
     assert len(stored_files(data_dir)) == 1
     assert kept.storage_key not in {path.name for path in stored_files(data_dir)}
 
@@ -390,7 +393,7 @@ async def test_limit_counts_the_files_already_on_the_draft(signed_in, data_dir):
     response = await post_compose(signed_in, message_fields(action="attach"), second)
 
     assert response.status_code == 413
-    assert await Attachment.all().values_list("filename", flat=True) == ["first.bin"]
+    assert await file_names(signed_in) == ["first.bin"]
     assert len(stored_files(data_dir)) == 1
 
 

@@ -15,7 +15,16 @@ from portal.models import Attachment
 from portal.services.chunked import CHUNK_SIZE
 from portal.testing import builtin_plugins
 
-from ..helpers import csrf_of, newest_link, open_message, page_text, post_compose, stored_files
+from ..helpers import (
+    csrf_of,
+    newest_link,
+    open_message,
+    page_text,
+    post_compose,
+    row_where,
+    rows_where,
+    stored_files,
+)
 
 SENDER = "liisa@example.com"
 RECIPIENT = "ville@valtori.fi"
@@ -118,7 +127,7 @@ async def test_storage_holds_only_sealed_bytes_and_the_recipient_gets_the_plaint
     )
     reader = portal_app.test_client()
     await open_message(reader, link)
-    for attachment in await Attachment.all():
+    for attachment in await rows_where(client, Attachment):
         response = await reader.get(f"{link}/attachments/{attachment.id}")
         expected = FORM_FILE if attachment.filename == "form.txt" else CHUNKED_FILE
         assert await response.get_data() == expected, attachment.filename
@@ -129,7 +138,7 @@ async def test_a_changed_stored_object_is_refused_with_the_storage_page_and_logg
     portal_app, client, sign_in, objects, caplog
 ):
     link = await send_both_ways(client, sign_in)
-    attachment = await Attachment.get(filename="form.txt")
+    attachment = await row_where(client, Attachment, filename="form.txt")
     sealed = bytearray(objects.read(attachment.storage_key))
     sealed[SEGMENT + 100] ^= 1  # one bit of the second segment
     objects.replace(attachment.storage_key, bytes(sealed))
@@ -152,7 +161,7 @@ async def test_a_file_stored_before_encryption_at_rest_still_opens(
     portal_app, client, sign_in, objects
 ):
     link = await send_both_ways(client, sign_in)
-    attachment = await Attachment.get(filename="form.txt")
+    attachment = await row_where(client, Attachment, filename="form.txt")
     objects.replace(attachment.storage_key, FORM_FILE)  # as an older version stored it
     await Attachment.filter(id=attachment.id).update(crypto_header=None)
     reader = portal_app.test_client()

@@ -21,6 +21,7 @@ from ..helpers import (
     eventually,
     multipart,
     newest_link,
+    opened,
     page_text,
     post_compose,
     press_open,
@@ -59,8 +60,9 @@ async def published_key(client):
     return load_pem_public_key(await response.get_data())
 
 
-async def stored_receipt(path: str) -> str:
-    message = await Message.get(id=message_id(path))
+async def stored_receipt(client, path: str) -> str:
+    """The signed receipt kept on the message (sealed in the database: opened here)."""
+    message = await opened(client, await Message.get(id=message_id(path)))
     assert message.receipt is not None
     return message.receipt
 
@@ -104,7 +106,7 @@ async def test_the_key_is_kept_across_restarts_of_the_portal(portal_config, port
 
 
 async def test_send_signs_a_receipt_of_exactly_what_was_stored(client, sent):
-    message = await Message.get(id=message_id(sent)).prefetch_related("attachments")
+    message = await opened(client, await Message.get(id=message_id(sent)))
 
     receipt = receipts.verify(message.receipt, await published_key(client))
 
@@ -122,8 +124,8 @@ async def test_send_signs_a_receipt_of_exactly_what_was_stored(client, sent):
     ]
 
 
-async def test_the_receipt_has_no_phone_number_and_no_message_text(sent):
-    document = await stored_receipt(sent)
+async def test_the_receipt_has_no_phone_number_and_no_message_text(client, sent):
+    document = await stored_receipt(client, sent)
 
     assert "0400123456" not in document and "123456" not in document
     assert "456" not in json.dumps(json.loads(document)["receipt"]["recipients"])
@@ -162,7 +164,7 @@ async def test_the_receipt_is_mailed_to_the_sender_once_and_the_mailed_copy_veri
         r"-----BEGIN SINETTI RECEIPT-----\n(.*)\n-----END SINETTI RECEIPT-----", text, re.S
     )
     assert block, text
-    assert block.group(1) == await stored_receipt(sent)
+    assert block.group(1) == await stored_receipt(client, sent)
     assert receipts.verify(block.group(1), await published_key(client))
     assert "http://portal.test/.well-known/sinetti-receipt-key" in text
     assert "liitteenä valitus" not in text
@@ -187,7 +189,7 @@ async def test_the_receipt_mail_is_in_the_senders_language(portal_app, client, s
 
 async def test_confirmation_page_shows_the_receipt_with_its_fingerprint_and_download(client, sent):
     page = await page_text(await client.get(sent))
-    fingerprint = json.loads(await stored_receipt(sent))["receipt"]["key_fingerprint"]
+    fingerprint = json.loads(await stored_receipt(client, sent))["receipt"]["key_fingerprint"]
 
     assert "Signed receipt" in page
     assert fingerprint in page
@@ -202,7 +204,7 @@ async def test_receipt_download_is_the_receipt_exactly_as_signed(client, sent):
     assert response.mimetype == "application/json"
     assert response.headers["Content-Disposition"].startswith('attachment; filename="receipt.json"')
     body = await response.get_data()
-    assert body == (await stored_receipt(sent)).encode("utf-8")
+    assert body == (await stored_receipt(client, sent)).encode("utf-8")
     assert receipts.verify(body, await published_key(client))["subject"] == FIELDS["subject"]
 
 
@@ -256,7 +258,7 @@ async def test_the_senders_zip_holds_the_receipt_as_signed_and_a_readable_copy(c
         renamed = archive.read("receipt (2).json")
 
     assert names[-2:] == ["receipt.json", "receipt.txt"]
-    assert signed == (await stored_receipt(sent)).encode("utf-8")
+    assert signed == (await stored_receipt(client, sent)).encode("utf-8")
     assert renamed == FILES[1][2]  # the attachment that had the name keeps its bytes
     receipt = receipts.verify(signed, await published_key(client))
     assert "Signed receipt" in readable
@@ -282,7 +284,7 @@ async def test_the_readable_receipt_is_in_the_senders_language(portal_app, clien
             heading = _("Signed receipt")
     assert readable.startswith(heading + "\n")
     sent_at = datetime.strptime(
-        json.loads(await stored_receipt(sent))["receipt"]["sent_at"], "%Y-%m-%dT%H:%M:%SZ"
+        json.loads(await stored_receipt(client, sent))["receipt"]["sent_at"], "%Y-%m-%dT%H:%M:%SZ"
     )
     assert str(sent_at.year) in readable
 
@@ -300,7 +302,7 @@ async def test_a_reply_gets_its_own_receipt_naming_the_message_it_answers(portal
     response = await reader.post(f"{link}/reply", data=body, headers={"Content-Type": content_type})
     assert response.status_code == 303, await page_text(response)
 
-    reply = await Message.get(reply_to_id=message_id(sent))
+    reply = await opened(client, await Message.get(reply_to_id=message_id(sent)))
     receipt = receipts.verify(reply.receipt, await published_key(client))
     assert receipt["in_reply_to"] == message_id(sent)
     assert receipt["sender"] == "ville@valtori.fi"

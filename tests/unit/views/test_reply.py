@@ -11,12 +11,16 @@ from portal.models import Attachment, Channel, Message, MessageStatus, OutboxIte
 
 from ..helpers import (
     csrf_of,
+    file_names,
     multipart,
     newest_link,
+    opened,
     page_text,
     post_compose,
     press_open,
     row_counts,
+    row_where,
+    rows_where,
     send_message,
     stored_files,
 )
@@ -68,7 +72,8 @@ async def replied(reader, link) -> Message:
     response = await post_reply(reader, link, {"body": REPLY, "action": "send"}, [ANSWER])
     assert response.status_code == 303, await page_text(response)
     assert urlsplit(response.headers["Location"]).path == f"{link}/reply/sent"
-    return await Message.get(reply_to_id__isnull=False).prefetch_related("sender", "recipients")
+    reply = await Message.get(reply_to_id__isnull=False).prefetch_related("sender", "recipients")
+    return await opened(reader, reply)
 
 
 async def drafts() -> list[Message]:
@@ -84,8 +89,8 @@ async def test_reply_sent_page_names_the_original_sender(reader, link, replied):
     assert "Reply sent" in html and SENDER in html
 
 
-async def test_reply_is_a_message_from_the_reader_to_the_original_sender(replied):
-    original = await Message.get(subject=SUBJECT)
+async def test_reply_is_a_message_from_the_reader_to_the_original_sender(reader, replied):
+    original = await row_where(reader, Message, subject=SUBJECT)
 
     assert replied.status is MessageStatus.SENT
     assert replied.reply_to_id == original.id
@@ -145,7 +150,7 @@ async def test_empty_body_is_400_and_the_file_is_kept_on_the_reply_draft(reader,
     assert "selvitys.pdf" in html
     (draft,) = await drafts()
     assert draft.sender.email == READER
-    assert [a.filename for a in await Attachment.filter(message_id=draft.id)] == ["selvitys.pdf"]
+    assert await file_names(reader, message_id=draft.id) == ["selvitys.pdf"]
     assert len(stored_files(data_dir)) == files_before + 1
     assert "selvitys.pdf" in await page_text(await reader.get(f"{link}/reply"))
     assert not await OutboxItem.filter(to_address=SENDER, subject__contains="Reply").exists()
@@ -157,9 +162,9 @@ async def test_reply_after_an_error_sends_the_file_kept_before(reader, link):
     response = await post_reply(reader, link, {"body": REPLY, "action": "send"})
 
     assert response.status_code == 303
-    reply = await Message.get(reply_to_id__isnull=False)
+    reply = await opened(reader, await Message.get(reply_to_id__isnull=False))
     assert reply.status is MessageStatus.SENT and reply.body == REPLY
-    assert [a.filename for a in await Attachment.filter(message_id=reply.id)] == ["selvitys.pdf"]
+    assert await file_names(reader, message_id=reply.id) == ["selvitys.pdf"]
 
 
 async def test_over_limit_upload_is_refused_413_with_nothing_stored(reader, link, data_dir):
@@ -227,7 +232,7 @@ async def test_cancel_reply_discards_the_draft_and_its_files(reader, link, data_
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == link
     assert await drafts() == []
-    assert await Attachment.filter(filename="selvitys.pdf").count() == 0
+    assert await rows_where(reader, Attachment, filename="selvitys.pdf") == []
     assert stored_files(data_dir) == files_before
     html = await page_text(await reader.get(f"{link}/reply"))
     assert "selvitys.pdf" not in html and "luonnos" not in html
@@ -236,7 +241,7 @@ async def test_cancel_reply_discards_the_draft_and_its_files(reader, link, data_
 async def test_removing_a_file_from_the_reply_draft_deletes_it(reader, link, data_dir):
     files_before = stored_files(data_dir)
     await post_reply(reader, link, {"body": "luonnos", "action": "attach"}, [ANSWER])
-    attachment = await Attachment.get(filename="selvitys.pdf")
+    attachment = await row_where(reader, Attachment, filename="selvitys.pdf")
 
     response = await reader.post(
         f"{link}/reply/attachments/{attachment.id}/remove",

@@ -16,7 +16,15 @@ from babel.dates import format_date
 
 from portal.models import Message
 
-from ..helpers import csrf_of, multipart, newest_link, page_text, press_open, send_message
+from ..helpers import (
+    csrf_of,
+    multipart,
+    newest_link,
+    page_text,
+    press_open,
+    row_where,
+    send_message,
+)
 
 SENDER = "liisa@example.com"
 READER = "ville@valtori.fi"
@@ -61,7 +69,7 @@ async def sent(client, sign_in) -> tuple[str, Message]:
     await client.get("/compose?lang=en")
     fields = {"recipients": READER, "subject": SUBJECT, "body": "Hei!"}
     path = await send_message(client, fields, [("attachments", "a.txt", b"original")])
-    return path, await Message.get(subject=SUBJECT)
+    return path, await row_where(client, Message, subject=SUBJECT)
 
 
 @pytest.fixture

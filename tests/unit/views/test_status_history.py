@@ -9,7 +9,15 @@ from portal.i18n import locale_context
 from portal.models import AuditEvent, Message
 from portal.services.files import format_when
 
-from ..helpers import eventually, newest_link, open_message, page_text, send_message, sign_in_with
+from ..helpers import (
+    eventually,
+    newest_link,
+    open_message,
+    page_text,
+    row_where,
+    send_message,
+    sign_in_with,
+)
 
 SENDER = "liisa@example.com"
 OTHER_SENDER = "pekka@example.com"
@@ -37,7 +45,7 @@ def history_of(html: str, subject: str) -> list[str]:
 async def test_the_history_shows_the_messages_events_in_the_portals_time(portal_app, client):
     await sign_in_with(client, SENDER)
     await send_message(client, {"recipients": PLAIN, "subject": "Liisan viesti", "body": "Hei"})
-    message = await Message.get(subject="Liisan viesti")
+    message = await row_where(client, Message, subject="Liisan viesti")
     await open_message(portal_app.test_client(), await newest_link(client, PLAIN, "m"))
     await eventually(lambda: AuditEvent.filter(event="notification_delivered").count())
     sent = await AuditEvent.get(event="sent", message_id=message.id)

@@ -18,6 +18,7 @@ from portal.services.chunked import CHUNK_SIZE
 from ..helpers import (
     attachment_bytes,
     csrf_of,
+    opened,
     page_text,
     post_compose,
     row_counts,
@@ -80,7 +81,7 @@ async def test_a_file_sent_in_chunks_becomes_an_attachment_with_its_checksums(
 ):
     answer = await upload_all(client, csrf)
 
-    attachment = await Attachment.get(id=answer["attachment"]["id"])
+    attachment = await opened(client, await Attachment.get(id=answer["attachment"]["id"]))
     assert attachment.size == len(DATA)
     assert attachment.sha256 == hashlib.sha256(DATA).hexdigest() == answer["attachment"]["sha256"]
     assert attachment.crc32 == zlib.crc32(DATA)
