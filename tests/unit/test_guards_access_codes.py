@@ -14,7 +14,7 @@ import pytest
 from portal import events
 from portal.context import portal
 from portal.i18n import locale_context
-from portal.models import AccessCode, OutboxItem, Recipient
+from portal.models import AccessCode, AuditEvent, OutboxItem, Recipient
 from portal.services import access, access_codes, clock
 from portal.services.outbox import opened_text
 from portal.verification.base import Outcome, Problem, Step
@@ -171,6 +171,22 @@ async def test_the_lock_event_names_the_locked_recipient(readers, monkeypatch):
     locked = [kwargs for name, kwargs in fired if name == "link_locked"]
     assert len(locked) == 1
     assert locked[0]["recipient"].id == (await a.fresh()).id
+
+
+async def test_each_wrong_pin_is_on_its_messages_trail_with_the_tries_left(readers):
+    """The sender's history shows every failed try of their message (the trail is read by
+    message), with how many were left: a trail without them would hide an attack."""
+    a, _b = readers
+    await a.call("start", "fi")
+    for _ in range(2):
+        await a.call("answer", "999999")
+    recipient = await a.fresh()
+
+    failed = await AuditEvent.filter(event="pin_failed").order_by("id")
+
+    assert [event.message_id for event in failed] == [recipient.message_id] * 2
+    assert [event.detail["tries_left"] for event in failed] == [4, 3]
+    assert {event.actor for event in failed} == {f"recipient {recipient.id}"}
 
 
 # -- expiry at its exact instant ---------------------------------------------------------------
