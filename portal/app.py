@@ -255,9 +255,13 @@ def configure_lifecycle(app: Quart, settings: Settings) -> None:
                 if not task.cancelled() and task.exception() is not None:
                     log.error("stopping: %s had failed", task, exc_info=task.exception())
         tasks.clear()
-        for provider in providers.all():
-            await provider.close()
-        await db.close()
+        try:
+            for provider in providers.all():
+                await provider.close()
+        finally:
+            # Whatever failed before, the database closes: its global context left open
+            # would keep any later app of this process from starting.
+            await db.close()
 
 
 def configure_views(app: Quart) -> None:

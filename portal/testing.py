@@ -166,8 +166,14 @@ async def portal_app(
 
     await db.migrate(load_settings(override=portal_config))
     app = create_app(portal_config, plugins=portal_plugins)
-    async with app.test_app() as test_app:
-        yield test_app
+    try:
+        async with app.test_app() as test_app:
+            yield test_app
+    finally:
+        # A shutdown that timed out never closed the database, and its global context would
+        # keep every later app of this test process from starting ("Global context fallback
+        # is already enabled"): one failing test must not take the rest with it.
+        await db.close()
 
 
 @pytest.fixture
