@@ -254,6 +254,29 @@ async def test_a_new_challenge_carries_no_notice(readers):
     assert outcome.prompt is not None and outcome.prompt.notice == ""
 
 
+async def test_a_wrong_answer_carries_no_notice_of_a_new_code(readers):
+    a, _b = readers
+    await a.call("start", "fi")
+
+    outcome = await a.call("answer", "999999")
+
+    assert outcome.prompt is not None and outcome.prompt.notice == ""
+
+
+async def test_the_pin_sms_belongs_to_its_message(readers):
+    """The SMS carrying a PIN names its message, so its delivery (or failure) goes to that
+    message's trail and the sender's page."""
+    a, b = readers
+    await a.call("start", "fi")
+    await b.call("start", "fi")
+
+    for reader in (a, b):
+        recipient = await reader.fresh()
+        code = await AccessCode.get(recipient_id=recipient.id)
+        sms = await OutboxItem.get(id=code.delivery_id)
+        assert sms.message_ref == recipient.message_id
+
+
 # -- resending ---------------------------------------------------------------------------------
 
 
