@@ -92,6 +92,7 @@ async def editing(
             raise DraftClosed()
         if draft.status != MessageStatus.DRAFT:
             raise DraftClosed(draft.id, sent=True)
+        await message_fields.open_rows(draft)  # what is saved again is sealed once, not twice
         yield draft
         if reservation is not None:
             await reservation.release_inside()

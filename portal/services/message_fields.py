@@ -118,7 +118,10 @@ async def create(model: type[M], **values: Any) -> M:
 
 async def save(row: Model, update_fields: Iterable[str]) -> None:
     """``row.save(update_fields=…)`` with its confidential fields sealed in the database;
-    the row keeps them open."""
+    the row keeps them open. Only an opened row (or one :func:`create` made) may be saved: a
+    field still sealed would be sealed a second time."""
+    if not getattr(row, _OPENED, False):
+        raise ValueError(f"open the {type(row).__name__} row before saving it")
     fields = list(update_fields)
     model = type(row)
     plain = {name: getattr(row, name) for name in SEALED[model] if name in fields}
@@ -131,7 +134,6 @@ async def save(row: Model, update_fields: Iterable[str]) -> None:
     finally:
         for name, value in plain.items():
             setattr(row, name, value)
-    await _open(row, skip=fields)
 
 
 async def open_rows(*groups: Model | Iterable[Model] | None) -> None:
@@ -144,14 +146,11 @@ async def open_rows(*groups: Model | Iterable[Model] | None) -> None:
             await _open(row)
 
 
-async def _open(row: Model, skip: Iterable[str] = ()) -> None:
-    """Open the row's sealed fields but those in ``skip`` (which it holds open already)."""
+async def _open(row: Model) -> None:
     if getattr(row, _OPENED, False):
         return
     model = type(row)
-    names = [
-        name for name in SEALED[model] if name not in skip and is_sealed(getattr(row, name, None))
-    ]
+    names = [name for name in SEALED[model] if is_sealed(getattr(row, name, None))]
     if names:
         message_id = _message_id(model, row)
         sealer = Sealer(await message_keys.data_key(message_id), PURPOSE)

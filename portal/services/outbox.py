@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from email.utils import make_msgid
 
+import phonenumbers
 from quart import has_app_context
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
@@ -176,6 +177,18 @@ def opened_html(item: OutboxItem, secret_key: str | None = None) -> str | None:
     if item.html is None:
         return None
     return _sealer(secret_key).open(item.html, _context("html", item.channel, item.to_address))
+
+
+def _number_forms(item: OutboxItem, address: str) -> list[str]:
+    """The forms in which a gateway may quote an SMS's number: as given (E.164) and without
+    its country code (``+358401234567``: ``401234567``, inside ``0401234567``)."""
+    if item.channel != Channel.SMS:
+        return []
+    try:
+        national = str(phonenumbers.parse(address).national_number)
+    except phonenumbers.NumberParseException:
+        return [address]
+    return [address, national]
 
 
 def _scrubbed(error: str, *plain: str | None) -> str:
@@ -348,16 +361,22 @@ async def deliver(
             error = f"TimeoutError: no answer within {timeout_seconds:g} s"
         else:
             error = _scrubbed(
-                f"{type(exc).__name__}: {exc}",
-                text,
-                html,
-                address if item.channel == Channel.SMS else None,
+                f"{type(exc).__name__}: {exc}", text, html, *_number_forms(item, address)
             )[:2000]
         permanent = bool(getattr(exc, "permanent", False))
         await _failed(item, error, permanent, max_attempts, retry_seconds)
         return 0
+    # Once delivered, an SMS keeps only the end of its number: the sealed number would outlive
+    # its message's purge (it is sealed with the secret key, not the message's key).
+    masked = {"to_address": mask_phone(address)} if item.channel == Channel.SMS else {}
     await _record(
-        item, ended=True, status=OutboxStatus.SENT, sent_at=clock.now(), text="", html=None
+        item,
+        ended=True,
+        status=OutboxStatus.SENT,
+        sent_at=clock.now(),
+        text="",
+        html=None,
+        **masked,
     )
     return 1
 

@@ -234,14 +234,19 @@
   }
 
   /* Uploads the server lists as not complete (after a reload): their size is already counted
-     against the room left, and choosing the file again continues them. */
+     against the room left, and choosing the file again continues them. The server keeps only a
+     keyed hash of a file's fingerprint, so the page names each by its name and size; the
+     server recognises the file itself when it is announced again. */
   function unfinishedItems() {
     var kept = document.getElementById("kept-attachments");
     return kept ? Array.prototype.slice.call(kept.querySelectorAll("li[data-upload-id]")) : [];
   }
 
-  function serverHas(print) {
-    return unfinishedItems().some(function (item) { return item.getAttribute("data-fingerprint") === print; });
+  function serverHas(file) {
+    return unfinishedItems().some(function (item) {
+      return item.getAttribute("data-name") === file.name &&
+        item.getAttribute("data-size") === String(file.size);
+    });
   }
 
   function notYetCounted() {
@@ -259,7 +264,7 @@
     files.forEach(function (file) {
       var print = fingerprint(file);
       var already = entries.some(function (entry) { return busy(entry) && entry.fingerprint === print; });
-      var known = !already && serverHas(print);
+      var known = !already && serverHas(file);
       if (already || known) { counted += file.size; }
       if (!already) { fresh.push({ file: file, print: print, known: known }); }
     });

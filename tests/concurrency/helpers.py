@@ -142,15 +142,15 @@ async def file_names(db: Database, data_dir: Path, message_id: str) -> list[tupl
     ]
 
 
-async def sms_queued_to(site: Site, number: str) -> int:
-    """How many SMS the outbox holds for ``number`` (sealed there with the secret key)."""
-    from portal.config import load_settings
-    from portal.services.outbox import ADDRESS_CONTEXT
-    from portal.services.sealing import Sealer
-
-    sealer = Sealer(load_settings(environ=site.command_env()).secret_key)
-    rows = await site.db.rows("SELECT to_address FROM outbox_item WHERE channel = 'sms'")
-    return sum(1 for (address,) in rows if sealer.open(str(address), ADDRESS_CONTEXT) == number)
+async def sms_queued_for(db: Database, message_id: Any) -> int:
+    """How many SMS the outbox holds for the message (by the message each names: their
+    numbers are sealed, and masked once delivered)."""
+    return int(
+        await db.value(
+            "SELECT count(*) FROM outbox_item WHERE channel = 'sms' AND message_ref = ?",
+            message_id,
+        )
+    )
 
 
 async def attachments_opened(

@@ -369,6 +369,11 @@ def test_reloading_mid_upload_continues_from_the_servers_offset(
     expect(unfinished.get_by_role("heading")).to_have_text("Files not uploaded completely")
     expect(unfinished).to_contain_text(path.name)
     expect(unfinished).to_contain_text(re.compile(r"MB of 72\.0\sMB"))
+    # What the uploader matches a chosen file by (so its size is not counted twice against the
+    # room left): its name and size, as the server keeps only a keyed hash of its fingerprint.
+    item = unfinished.locator(f"li[data-upload-id='{upload}']")
+    expect(item).to_have_attribute("data-name", path.name)
+    expect(item).to_have_attribute("data-size", str(size))
     rows = big_server.sql(
         "SELECT upload.received FROM upload JOIN message ON message.id = upload.message_id "
         "JOIN sender ON sender.id = message.sender_id WHERE sender.email = ?",

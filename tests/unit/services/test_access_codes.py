@@ -137,10 +137,10 @@ async def test_sms_goes_to_the_e164_number_with_the_pin_and_organisation_only(pi
     (text,) = delivered_sms(pins.client, PHONE)
     organisation = portal_app.app.extensions["sinetti"].providers.theme.text("organisation", "fi")
     queued = await OutboxItem.get(channel=Channel.SMS)
-    assert PHONE not in queued.to_address  # sealed in the database
-    assert (
-        outbox.address_of(queued, portal_app.app.extensions["sinetti"].settings.secret_key) == PHONE
-    )
+    # Sealed while it waits, only the number's end once delivered (as it is by now, or soon).
+    assert PHONE not in queued.to_address
+    secret_key = portal_app.app.extensions["sinetti"].settings.secret_key
+    assert outbox.address_of(queued, secret_key) in (PHONE, "•••• 456")
     assert pin in text and organisation in text
     for secret in (SUBJECT, "Verotarkastus", BODY, "FI21", SENDER):
         assert secret not in text

@@ -52,7 +52,20 @@ async def test_sms_goes_through_the_sms_gateway(database):
     await outbox.deliver_due(RecordingMail(), gateway, max_attempts=3)
 
     assert gateway.sent == [("+358400123456", "PIN 123456")]
-    assert (await OutboxItem.get()).channel is Channel.SMS
+    delivered = await OutboxItem.get()
+    assert delivered.channel is Channel.SMS
+    # Delivered, it keeps only the end of the number, which outlives no purge of its message.
+    assert (delivered.to_address, delivered.text) == ("•••• 456", "")
+
+
+async def test_a_gateway_error_quoting_the_number_is_stored_without_it(database):
+    await outbox.enqueue_sms("+358400123456", "PIN 123456")
+    gateway = RecordingSms([SmsDeliveryError("no route to 0400123456 (+358400123456)")])
+
+    await outbox.deliver_due(RecordingMail(), gateway, max_attempts=3)
+
+    error = (await OutboxItem.get()).last_error
+    assert "400123456" not in error and "no route to" in error
 
 
 async def test_failed_delivery_stays_pending_with_the_error_recorded(database):
