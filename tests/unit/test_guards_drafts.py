@@ -259,6 +259,25 @@ async def test_a_body_too_big_only_for_the_senders_limit_is_refused_by_that_limi
     assert await inflight(draft) == 0
 
 
+async def test_a_body_too_big_for_the_message_is_refused_by_the_message_limit(settings, senders):
+    liisa, _pekka = senders
+    draft = await draft_of(liisa)  # empty; her own limit has room to spare
+
+    with pytest.raises(drafts.NoRoom) as refused:
+        await drafts.reserve(settings, liisa.id, str(draft.id), "fi", MESSAGE_LIMIT + 1, 0)
+
+    assert refused.value.limit == "message"  # "the file is too large", not her quota
+    assert await inflight(draft) == 0
+
+
+async def test_a_draft_made_for_a_body_speaks_the_pages_language(settings, senders):
+    liisa, _pekka = senders
+
+    reservation = await drafts.reserve(settings, liisa.id, None, "sv", 300, 0)
+
+    assert (await Message.get(id=reservation.draft_id)).locale == "sv"
+
+
 # -- finding a draft for display ---------------------------------------------------------------
 
 
