@@ -168,7 +168,6 @@ async def rotate(*, restart: bool = False) -> None:
     """
     current = _current()
     await _forget_stored()
-    current.pop("csrf", None)
     current["csrf"] = secrets.token_urlsafe(32)
     if restart:
         current.created_at = clock.now()

@@ -158,3 +158,16 @@ async def test_an_opened_recipient_that_is_not_a_number_opens_nothing(request_se
     assert sessions.opened_recipient() is None
     session["recipient_id"] = 7
     assert sessions.opened_recipient() == 7
+
+
+async def test_rotating_gives_a_new_csrf_token_and_keeps_the_absolute_lifetime(request_session):
+    from quart import session
+
+    session["csrf"] = "the-token-before"
+    started = session.created_at
+
+    await sessions.rotate()
+
+    token = session["csrf"]
+    assert isinstance(token, str) and len(token) >= 32 and token != "the-token-before"
+    assert session.created_at == started  # only a sign-in (restart=True) starts it anew
