@@ -163,7 +163,7 @@ async def open_message(message: Message) -> Message:
     """Open the message and what it has fetched of its recipients, attachments and the
     message it answers; returns it."""
     await open_rows(message)
-    for relation in ("recipients", "attachments", "uploads"):
+    for relation in ("recipients", "attachments"):
         related = getattr(message, f"_{relation}", None)
         if related is not None and getattr(related, "_fetched", False):
             await open_rows(list(related))
