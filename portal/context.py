@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import uuid
 from collections.abc import Mapping
@@ -32,6 +33,9 @@ class Portal:
     outbox_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     #: Set to wake the malware scan worker of this app after a Send (services/scanning.py).
     scan_wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    #: Files of drafts that this process received, to be checked before Send (ids of
+    #: attachments; services/scanning.py).
+    prescans: collections.deque[int] = dataclasses.field(default_factory=collections.deque)
     #: This app's catalogs per translation domain (the core's and each plugin's), per locale
     #: (:func:`portal.i18n.load_catalogs`; read by :func:`portal.i18n.gettext`).
     translations: Mapping[str, Mapping[str, NullTranslations]] = dataclasses.field(

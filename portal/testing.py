@@ -402,6 +402,10 @@ class CuttableProxy:
     def _reset(sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            # A pipe thread blocked on the socket keeps it open past close(): shutdown wakes
+            # it, so an established connection is cut too, not only new ones.
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             sock.close()
 
     def _accept(self) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 import os
 import struct
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -43,6 +43,10 @@ TAG = 16
 BATCH = 8
 KEY = 32  # AES-256
 _INFO = b"sinetti segments 1"
+
+#: What is sealed and opened: a run is read through a ``memoryview`` (no copy) and written
+#: into one new ``bytearray``, which the storage writes as it is.
+Bytes = bytes | bytearray | memoryview
 
 
 class Tampered(ValueError):
@@ -127,17 +131,17 @@ class Sealer:
             raise ValueError("every segment but the last is exactly SEGMENT bytes")
         return self._aead.encrypt(_nonce(self._prefix, index, last), plaintext, None)
 
-    def seal_run(self, first: int, plaintext: bytes) -> bytes:
-        """Segments ``first``, ``first + 1``, … of whole-segment ``plaintext``, none the last."""
-        view = memoryview(plaintext)  # slices without copies; AES-GCM reads the buffer
-        return b"".join(
-            self.seal(first + n, view[at : at + SEGMENT], False)  # type: ignore[arg-type]
-            for n, at in enumerate(range(0, len(plaintext), SEGMENT))
-        )
+    def seal_run(self, first: int, plaintext: Bytes) -> bytearray:
+        """Segments ``first``, ``first + 1``, … of whole-segment ``plaintext``, none the last,
+        sealed into one new buffer."""
+        out, places = _places(plaintext, SEGMENT, SEGMENT + TAG)
+        for n, segment, place in places:
+            self._aead.encrypt_into(_nonce(self._prefix, first + n, False), segment, None, place)
+        return out
 
     async def stream(
         self, chunks: AsyncIterable[bytes], offset: int = 0, size: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes | bytearray]:
         """The stored bytes for the plaintext ``chunks`` (of any sizes) that start at
         ``offset`` (a multiple of ``SEGMENT``) of a file of ``size`` bytes (None: unknown, the
         file ends where the chunks end), sealed :data:`BATCH` segments at a time once they
@@ -154,11 +158,10 @@ class Sealer:
                 return max(0, (len(pending) - 1) // SEGMENT)
             return min(len(pending) // SEGMENT, max(0, -(-(size - at) // SEGMENT) - 1))
 
-        async def seal_now(count: int) -> bytes:
-            nonlocal index, at
-            plaintext = bytes(pending[: count * SEGMENT])
-            del pending[: count * SEGMENT]
-            sealed = await run_segments(self.seal_run, index, plaintext)
+        async def seal_now(count: int) -> bytearray:
+            nonlocal index, at, pending
+            run, pending = split(pending, count * SEGMENT)
+            sealed = await run_segments(self.seal_run, index, run)
             index, at = index + count, at + count * SEGMENT
             return sealed
 
@@ -185,19 +188,22 @@ class Opener:
         except InvalidTag:
             raise Tampered(f"segment {index} does not decrypt") from None
 
-    def open_run(self, first: int, stored: bytes) -> bytes:
+    def open_run(self, first: int, stored: Bytes) -> bytearray:
         """The plaintext of segments ``first``, ``first + 1``, … (``stored`` holds whole ones,
-        none the last)."""
-        step = SEGMENT + TAG
-        view = memoryview(stored)  # slices without copies; AES-GCM reads the buffer
-        return b"".join(
-            self.open(first + n, view[at : at + step], False)  # type: ignore[arg-type]
-            for n, at in enumerate(range(0, len(stored), step))
-        )
+        none the last), opened into one new buffer."""
+        out, places = _places(stored, SEGMENT + TAG, SEGMENT)
+        for n, segment, place in places:
+            try:
+                self._aead.decrypt_into(
+                    _nonce(self._prefix, first + n, False), segment, None, place
+                )
+            except InvalidTag:
+                raise Tampered(f"segment {first + n} does not decrypt") from None
+        return out
 
     async def stream(
         self, stored: AsyncIterable[bytes], span: Span, size: int
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes | bytearray]:
         """The wanted plaintext of ``span`` from ``stored``: the stored bytes
         ``span.stored_start``..``span.stored_end`` (in chunks of any sizes) of a file whose
         plaintext is ``size`` bytes long, opened :data:`BATCH` segments at a time."""
@@ -206,16 +212,16 @@ class Opener:
         skip, wanted = span.skip, span.length
         step = SEGMENT + TAG
 
-        def take(plaintext: bytes) -> bytes:
+        def take(plaintext: bytes | bytearray) -> bytes | bytearray:
             nonlocal skip, wanted
-            part = plaintext[skip : skip + wanted]
+            whole = skip == 0 and wanted >= len(plaintext)
+            part = plaintext if whole else plaintext[skip : skip + wanted]
             skip, wanted = 0, wanted - len(part)
             return part
 
-        async def open_now(count: int) -> bytes:
-            nonlocal index
-            run = bytes(pending[: count * step])
-            del pending[: count * step]
+        async def open_now(count: int) -> bytes | bytearray:
+            nonlocal index, pending
+            run, pending = split(pending, count * step)
             plaintext = await run_segments(self.open_run, index, run)
             index += count
             return take(plaintext)
@@ -240,13 +246,40 @@ class Opener:
             raise Tampered("the stored file is longer or shorter than its segments")
 
 
-async def run_segments(work: Callable[[int, bytes], bytes], first: int, data: bytes) -> bytes:
+async def run_segments(
+    work: Callable[[int, Bytes], bytearray], first: int, data: Bytes
+) -> bytearray:
     """``work(first, data)`` (a run of segments sealed or opened), in a worker thread when
     ``data`` is big: AES-GCM releases the GIL, so the event loop keeps receiving and sending
     meanwhile (and a second core can help)."""
     if len(data) >= BATCH * SEGMENT:
         return await asyncio.to_thread(work, first, data)
     return work(first, data)
+
+
+def split(buffer: bytearray, length: int) -> tuple[memoryview, bytearray]:
+    """The first ``length`` bytes of ``buffer`` (a view: not copied) and a new buffer with
+    the rest (copied: the bytes after the last whole segment, a small piece)."""
+    return memoryview(buffer)[:length], buffer[length:]
+
+
+def _places(
+    run: Bytes, step_in: int, step_out: int
+) -> tuple[bytearray, Iterator[tuple[int, memoryview, memoryview]]]:
+    """One new buffer for a run of whole segments of ``step_in`` bytes that become
+    ``step_out`` bytes each, and for each segment: its number in the run, its bytes (a view,
+    not a copy) and its place in the buffer."""
+    source = memoryview(run)
+    count, rest = divmod(len(source), step_in)
+    if rest:
+        raise ValueError("a run holds whole segments only")
+    out = bytearray(count * step_out)
+    target = memoryview(out)
+    places = (
+        (n, source[n * step_in : (n + 1) * step_in], target[n * step_out : (n + 1) * step_out])
+        for n in range(count)
+    )
+    return out, places
 
 
 def _parse_header(header: bytes) -> tuple[bytes, bytes]:

@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
-from portal.crypto.segments import BATCH, SEGMENT, TAG, Opener, Sealer, cipher_span, run_segments
+from portal.crypto.segments import (
+    BATCH,
+    SEGMENT,
+    TAG,
+    Bytes,
+    Opener,
+    Sealer,
+    cipher_span,
+    run_segments,
+    split,
+)
 from portal.storage.base import StorageBackend, StorageWriter
 
 
@@ -33,23 +43,20 @@ class SealingWriter(StorageWriter):
     def header(self) -> bytes:
         return self.sealer.header
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: Bytes) -> None:
         self._pending += data
         # Whole segments with more bytes after them are not the last: sealed BATCH at a time.
-        count = (len(self._pending) - 1) // SEGMENT
-        if count >= BATCH:
-            plaintext = bytes(self._pending[: count * SEGMENT])
-            del self._pending[: count * SEGMENT]
-            await self.inner.write(await run_segments(self.sealer.seal_run, self._index, plaintext))
-            self._index += count
+        if (count := (len(self._pending) - 1) // SEGMENT) >= BATCH:
+            await self._seal(count)
+
+    async def _seal(self, count: int) -> None:
+        run, self._pending = split(self._pending, count * SEGMENT)
+        await self.inner.write(await run_segments(self.sealer.seal_run, self._index, run))
+        self._index += count
 
     async def commit(self) -> None:
         if (count := (len(self._pending) - 1) // SEGMENT) > 0:
-            await self.inner.write(
-                self.sealer.seal_run(self._index, bytes(self._pending[: count * SEGMENT]))
-            )
-            del self._pending[: count * SEGMENT]
-            self._index += count
+            await self._seal(count)
         await self.inner.write(self.sealer.seal(self._index, bytes(self._pending), True))
         self._pending.clear()
         await self.inner.commit()
@@ -94,7 +101,7 @@ def read_plain(
     size: int,
     start: int = 0,
     end: int | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | bytearray]:
     """Plaintext ``start``..``end`` (exclusive; None: the end) of the encrypted file of
     ``size`` bytes under ``key``: only its segments are read. A changed, cut or moved object
     raises :class:`portal.crypto.segments.Tampered` as the bad segment is reached."""

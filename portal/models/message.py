@@ -139,8 +139,12 @@ class Attachment(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     # The scanner's name for the malware found in it (the file itself is deleted).
     malware = fields.CharField(max_length=255, null=True)
+    # When the scanner found it clean while it was in a draft: Send does not check it again.
+    scanned_at = fields.DatetimeField(null=True)
     # The chunked upload it came from: a browser that missed the last answer asks by this id.
     upload_id = fields.UUIDField(null=True, db_index=True)
+
+    message_id: uuid.UUID
 
     class Meta:
         table = "attachment"

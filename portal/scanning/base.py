@@ -52,7 +52,7 @@ class Scanner(Provider, ABC):
     inspects_files: ClassVar[bool] = True
 
     @abstractmethod
-    async def scan(self, chunks: AsyncIterable[bytes]) -> Verdict:
+    async def scan(self, chunks: AsyncIterable[bytes | bytearray]) -> Verdict:
         """Read ``chunks`` to the end and say whether the file they make is clean; raise
         :class:`ScannerUnavailable` when the scanner cannot say."""
 
@@ -68,5 +68,5 @@ class NoScanner(Scanner):
     name = "none"
     inspects_files = False
 
-    async def scan(self, chunks: AsyncIterable[bytes]) -> Verdict:
+    async def scan(self, chunks: AsyncIterable[bytes | bytearray]) -> Verdict:
         return Verdict.ok()  # the chunks are not even read: nothing looks at them

@@ -36,6 +36,7 @@ from portal.services import (
     drafts,
     file_policy,
     message_fields,
+    scanning,
     stored_files,
 )
 from portal.services.files import safe_filename
@@ -259,12 +260,16 @@ async def _finish(storage: StorageBackend, sender_id: int, upload: Upload) -> At
     # The upload row turns into the attachment in one step under the sender's guard: its
     # reservation becomes the attachment's bytes, and a draft cancelled meanwhile (the row is
     # gone) gets nothing; the stored object is then thrown away.
+    attachment = None
     try:
         async with drafts.editing(sender_id, str(upload.message_id), create=False) as draft:
             if await Upload.filter(id=upload.id).delete():
-                return await compose.attach(draft.id, stored, upload.id)
+                attachment = await compose.attach(draft.id, stored, upload.id)
     except drafts.DraftClosed:
         pass
+    if attachment is not None:
+        scanning.check_soon([attachment])  # while the sender goes on writing
+        return attachment
     await storage.delete(upload.storage_key)
     raise ChunkRefused("gone")
 

@@ -148,7 +148,8 @@ async def save_draft(
     async with drafts.editing(sender_id, draft_id, locale, reservation=reservation) as draft:
         _apply(draft, form, locale)
         await message_fields.save(draft, FORM_FIELDS)
-        await _attach(draft, files)
+        attached = await _attach(draft, files)
+    scanning.check_soon(attached)
     return draft
 
 
@@ -192,9 +193,8 @@ async def attach(
     )
 
 
-async def _attach(draft: Message, files: list[StoredFile]) -> None:
-    for stored in files:
-        await attach(draft.id, stored)
+async def _attach(draft: Message, files: list[StoredFile]) -> list[Attachment]:
+    return [await attach(draft.id, stored) for stored in files]
 
 
 async def send(

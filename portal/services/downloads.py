@@ -18,14 +18,14 @@ from portal.services import audit
 from portal.storage.base import StorageBackend
 
 
-async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def primed(stream: AsyncIterator[bytes | bytearray]) -> AsyncIterator[bytes | bytearray]:
     """``stream`` with its first chunk already fetched: a storage that is down or an object
     that is gone raises :class:`~portal.storage.base.StorageError` here, before the caller
     has sent any header."""
     iterator = aiter(stream)
     first = await anext(iterator, None)
 
-    async def rest() -> AsyncIterator[bytes]:
+    async def rest() -> AsyncIterator[bytes | bytearray]:
         if first is not None:
             yield first
         async for chunk in iterator:
@@ -50,7 +50,7 @@ async def check_readable(storage: StorageBackend, attachments: list[Attachment])
 
 
 def counted(
-    stream: AsyncIterator[bytes],
+    stream: AsyncIterator[bytes | bytearray],
     message: Message,
     attachment: Attachment | None,
     *,
@@ -59,7 +59,7 @@ def counted(
     actor: str,
     client_ip: str | None = None,
 ) -> AsyncIterator[bytes]:
-    """Pass ``stream`` on; once its last byte went out, record ``downloaded`` in the audit
+    """Pass ``stream`` on, as bytes; once its last byte went out, record ``downloaded`` in the audit
     trail (by ``actor`` from ``client_ip``: the attachment's id and size, or the zip's number
     of files; never a file name) and fire ``download_completed`` for ``attachment`` (None:
     the whole message as a zip). A download of part of a file (``whole`` false: a Range that
@@ -71,7 +71,9 @@ def counted(
 
     async def passed_on() -> AsyncIterator[bytes]:
         async for data in stream:
-            yield data
+            # ASGI sends bytes: a decrypted run (a bytearray) is copied once, here, as the
+            # server would copy it; bytes pass as they are.
+            yield bytes(data)
         if whole:
             async with context():
                 await _record(message, attachment, actor, client_ip)

@@ -12,6 +12,14 @@ transaction that only the first to finish can make:
   held notifications are deleted (the recipients are never told), and the sender gets an
   e-mail naming the files; the files themselves are deleted from storage after the commit.
 
+Files need not wait for Send: each file of a draft is checked as soon as it is stored
+(:func:`check_soon`, :func:`check_early`), while the sender goes on writing or adds more files,
+and one found clean keeps that verdict (``Attachment.scanned_at``); Send then checks only the
+rest. (clamd's INSTREAM takes one file over one connection, and a file of the compose page
+arrives in parts over many requests, maybe to several processes: it cannot be streamed to the
+scanner as it arrives.) Anything but a clean verdict before Send changes nothing: the file is
+checked again at Send, where malware stops the message as above.
+
 A scanner that cannot be reached (or answers an error) leaves the message waiting: its
 attempts and the error are recorded (the sender's page says the check takes longer; operators
 see it in ``sinetti scans`` and the log), and it is tried again after a growing pause: fail
@@ -26,6 +34,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 from tortoise.expressions import Q
@@ -34,7 +43,8 @@ from tortoise.transactions import in_transaction
 from portal.config import Settings
 from portal.context import portal
 from portal.i18n import locale_context
-from portal.models import Attachment, Message, ScanState
+from portal.keys.base import KeyUnavailable
+from portal.models import Attachment, Message, MessageStatus, ScanState
 from portal.scanning.base import Scanner, ScannerUnavailable
 from portal.services import (
     atomic,
@@ -139,6 +149,8 @@ async def _scan(
     await message_fields.open_rows(attachments)
     found = []
     for attachment in attachments:
+        if attachment.scanned_at is not None:
+            continue  # found clean in the draft (check_early)
         verdict = await scanner.scan(stored_files.read_attachment(storage, attachment, data_key))
         if not verdict.clean:
             found.append(Found(attachment.id, attachment.filename, verdict.signature or "?"))
@@ -256,6 +268,38 @@ async def report() -> dict[str, object]:
     }
 
 
+def check_soon(attachments: Iterable[Attachment]) -> None:
+    """Have this process's scan worker check these new files of a draft ahead of Send."""
+    if holds_notifications():
+        portal().prescans.extend(attachment.id for attachment in attachments)
+        wake()
+
+
+async def check_early(storage: StorageBackend, scanner: Scanner, attachment_id: int) -> bool:
+    """Check one file of a draft ahead of Send; True when it was found clean and recorded so.
+
+    A file sent, removed or checked meanwhile is left alone. Malware, a scanner or storage
+    that cannot be reached, or a key that cannot be had leave it to the check at Send."""
+    attachment = await Attachment.get_or_none(
+        id=attachment_id, scanned_at=None, message__status=MessageStatus.DRAFT
+    )
+    if attachment is None:
+        return False
+    try:
+        data_key = await stored_files.data_key(attachment.message_id)
+        await message_fields.open_rows(attachment)
+        verdict = await scanner.scan(stored_files.read_attachment(storage, attachment, data_key))
+    except (ScannerUnavailable, StorageError, KeyUnavailable) as exc:
+        log.info("file %s was not checked before Send (it will be at Send): %s", attachment_id, exc)
+        return False
+    if not verdict.clean:
+        return False  # Send finds it again and stops the message, telling the sender
+    recorded = await Attachment.filter(id=attachment_id, scanned_at=None).update(
+        scanned_at=clock.now()
+    )
+    return bool(recorded)
+
+
 def wake() -> None:
     """Ask this process's scan worker to look now (after Send committed)."""
     portal().scan_wake.set()
@@ -264,17 +308,22 @@ def wake() -> None:
 async def run(
     settings: Settings, storage: StorageBackend, scanner: Scanner, poll_seconds: float
 ) -> None:
-    """Check waiting messages, forever (a background task of every server process)."""
-    wake_event = portal().scan_wake
+    """Check waiting messages, and between them the files of drafts this process received,
+    forever (a background task of every server process)."""
+    wake_event, early = portal().scan_wake, portal().prescans
     while True:
         wake_event.clear()  # a Send from now on wakes the next round
         try:
             for message_id in await due():
                 if await claim(message_id):
                     await check(settings, storage, scanner, message_id)
+            if early:  # one file, then the sent messages come first again
+                await check_early(storage, scanner, early.popleft())
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("the malware scan worker failed (database down?); will retry")
+        if early:
+            continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake_event.wait(), timeout=poll_seconds)

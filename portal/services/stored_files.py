@@ -64,7 +64,7 @@ def read(
     data_key: bytes,
     start: int = 0,
     end: int | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | bytearray]:
     """Plaintext ``start``..``end`` (exclusive; None: the end) of the file of ``size`` bytes
     stored under ``key`` with segment ``header`` (None: stored as it came)."""
     if header is None:
@@ -83,7 +83,7 @@ def read(
     )
 
 
-async def read_upload(storage: StorageBackend, upload: Upload) -> AsyncIterator[bytes]:
+async def read_upload(storage: StorageBackend, upload: Upload) -> AsyncIterator[bytes | bytearray]:
     """The whole plaintext of a completed resumable upload (to compute its SHA-256)."""
     if upload.crypto_header is None:
         return storage.read(upload.storage_key)
@@ -97,7 +97,7 @@ def read_attachment(
     data_key: bytes,
     start: int = 0,
     end: int | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | bytearray]:
     """The attachment's plaintext, or the range ``start``..``end`` of it."""
     return read(
         storage,
@@ -110,7 +110,9 @@ def read_attachment(
     )
 
 
-async def _checked(key: str, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _checked(
+    key: str, stream: AsyncIterator[bytes | bytearray]
+) -> AsyncIterator[bytes | bytearray]:
     try:
         async for data in stream:
             yield data

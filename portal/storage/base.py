@@ -34,7 +34,7 @@ class StorageWriter(ABC):
     """Receives one object's bytes in order. Nothing is visible before :meth:`commit`."""
 
     @abstractmethod
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes | bytearray) -> None: ...
 
     @abstractmethod
     async def commit(self) -> None:
@@ -79,7 +79,12 @@ class StorageBackend(Provider, ABC):
 
     @abstractmethod
     async def upload_part(
-        self, key: str, upload_id: str, number: int, offset: int, data: AsyncIterable[bytes]
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        offset: int,
+        data: AsyncIterable[bytes | bytearray],
     ) -> str:
         """Store part ``number`` (1, 2, …), the bytes from ``offset`` of the object; return
         its tag. Parts arrive in order; every part but the last has the same size (at least

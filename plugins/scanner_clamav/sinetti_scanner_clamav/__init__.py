@@ -72,7 +72,7 @@ class ClamavScanner(Scanner):
     async def check(self) -> None:
         await self.clamd.ping()
 
-    async def scan(self, chunks: AsyncIterable[bytes]) -> Verdict:
+    async def scan(self, chunks: AsyncIterable[bytes | bytearray]) -> Verdict:
         return await self.clamd.instream(chunks)
 
 

@@ -142,7 +142,7 @@ class Clamd:
         if answer != "PONG":
             raise self._unavailable(f"answered {answer!r} to PING")
 
-    async def instream(self, chunks: AsyncIterable[bytes]) -> Verdict:
+    async def instream(self, chunks: AsyncIterable[bytes | bytearray]) -> Verdict:
         """Stream the file of ``chunks`` to clamd and read its verdict."""
         with await self._connect() as sock:
             try:

@@ -98,7 +98,7 @@ class LocalWriter(StorageWriter):
         self.fh = fh
         self.writeback = Writeback(fh)
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | bytearray) -> None:
         try:
             self.fh.write(data)  # into the page cache: microseconds, no thread hop needed
             self.writeback.wrote(len(data))
@@ -190,7 +190,12 @@ class LocalStorage(StorageBackend):
         return f"{key}.upload"
 
     async def upload_part(
-        self, key: str, upload_id: str, number: int, offset: int, data: AsyncIterable[bytes]
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        offset: int,
+        data: AsyncIterable[bytes | bytearray],
     ) -> str:
         path = self.upload_path(key, upload_id)
         failed = f"cannot write part {number} of {upload_id}"

@@ -68,7 +68,7 @@ class S3Writer(StorageWriter):
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | bytearray) -> None:
         self.buffer += data
         while len(self.buffer) >= PART_SIZE:
             part = bytes(self.buffer[:PART_SIZE])
@@ -297,14 +297,19 @@ class S3Storage(StorageBackend):
         return str(response["UploadId"])
 
     async def upload_part(
-        self, key: str, upload_id: str, number: int, offset: int, data: AsyncIterable[bytes]
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        offset: int,
+        data: AsyncIterable[bytes | bytearray],
     ) -> str:
         if not 1 <= number <= 10_000:
             raise StorageError(f"S3 upload of {key}: part number {number} out of range")
         object_key = self.object_key(key)
         # A part is at most the portal's chunk size (8 MiB): buffered, then sent with its
         # length (S3 needs it up front). A stream that fails here sends nothing at all.
-        pieces: list[bytes] = []
+        pieces: list[bytes | bytearray] = []
         size = 0
         async for chunk in data:
             pieces.append(chunk)

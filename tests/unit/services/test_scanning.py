@@ -27,7 +27,16 @@ from portal.models import (
 from portal.services import scanning
 from portal.testing import EICAR, EICAR_SIGNATURE, MARKER_SIGNATURE, TEST_MALWARE_MARKER
 
-from ..helpers import eventually, mail_content, page_text, row_where, send_message, stored_files
+from ..helpers import (
+    csrf_of,
+    eventually,
+    mail_content,
+    page_text,
+    post_compose,
+    row_where,
+    send_message,
+    stored_files,
+)
 
 SENDER = "liisa@example.com"
 RECIPIENT = "ville@valtori.fi"
@@ -205,3 +214,112 @@ async def test_operators_see_a_waiting_message_with_its_attempts_and_error(
     assert waiting["message"] == str(message.id) and waiting["attempts"] >= 1
     assert "clamd" in waiting["last_error"]
     assert report["checking"] == 1
+
+
+# -- files checked in the draft, before Send ----------------------------------------------
+
+
+@pytest.fixture
+def verdicts(portal_app, monkeypatch):
+    """Every verdict clamd gives, in order (the real scanner, watched: not replaced)."""
+    scanner = portal_app.app.extensions["sinetti"].providers.scanner
+    given = []
+    scan = scanner.scan
+
+    async def watched(chunks):
+        verdict = await scan(chunks)
+        given.append(verdict)
+        return verdict
+
+    monkeypatch.setattr(scanner, "scan", watched)
+    return given
+
+
+async def attached_to_draft(client, sign_in, files) -> Attachment:
+    await sign_in(SENDER)
+    response = await post_compose(client, {"recipients": RECIPIENT, "action": "attach"}, files)
+    assert response.status_code == 200, await page_text(response)
+    return await Attachment.get(message__status=MessageStatus.DRAFT)
+
+
+async def draft_sent(client, files) -> Message:
+    """Send the draft of this session (signed in still), with ``files`` added."""
+    await send_message(client, {"recipients": RECIPIENT, "subject": "Hakemus"}, files)
+    return await Message.get(status=MessageStatus.SENT)
+
+
+async def test_a_file_of_a_draft_is_checked_before_send_and_send_checks_only_the_rest(
+    client, sign_in, verdicts
+):
+    early = await attached_to_draft(client, sign_in, [CLEAN])
+
+    async def checked() -> Attachment | None:
+        fresh = await Attachment.get(id=early.id)
+        return fresh if fresh.scanned_at is not None else None
+
+    assert await eventually(checked, timeout=60)
+    assert [verdict.clean for verdict in verdicts] == [True]
+
+    later = ("attachments", "liite.txt", b"added with Send " + os.urandom(1000))
+    message = await draft_sent(client, [later])
+    assert await settled(message) == ScanState.CLEAN
+    assert [verdict.clean for verdict in verdicts] == [True, True]  # liite.txt only
+    assert await Attachment.filter(message_id=message.id).count() == 2
+    [released] = await to_recipient()
+    assert released.status in (OutboxStatus.PENDING, OutboxStatus.SENT)
+
+
+async def test_malware_found_in_a_draft_is_found_again_at_send_and_stops_the_message(
+    client, sign_in, verdicts
+):
+    early = await attached_to_draft(client, sign_in, [("attachments", "lasku.doc", EICAR)])
+
+    async def looked_at() -> bool:
+        return len(verdicts) == 1
+
+    assert await eventually(looked_at, timeout=60)
+    assert not verdicts[0].clean
+    assert (await Attachment.get(id=early.id)).scanned_at is None
+
+    message = await draft_sent(client, [])
+    assert await settled(message) == ScanState.INFECTED
+    assert (await Attachment.get(id=early.id)).malware == EICAR_SIGNATURE
+    assert await to_recipient() == []
+
+
+async def test_a_file_already_sent_or_checked_is_not_checked_early_again(
+    portal_app, client, sign_in, verdicts
+):
+    message = await sent(client, sign_in, [CLEAN])
+    assert await settled(message) == ScanState.CLEAN
+    [attachment] = await Attachment.filter(message_id=message.id)
+    providers = portal_app.app.extensions["sinetti"].providers
+
+    async with portal_app.app.app_context():
+        checked = await scanning.check_early(providers.storage, providers.scanner, attachment.id)
+
+    assert checked is False
+    assert len(verdicts) == 1  # the check at Send only
+
+
+async def test_a_file_uploaded_in_chunks_is_checked_once_it_is_complete(client, sign_in, verdicts):
+    await sign_in(SENDER)
+    headers = {"X-CSRF-Token": await csrf_of(client, "/compose?lang=en")}
+    content = CLEAN[2]
+    announced = await client.post(
+        "/compose/uploads",
+        json={"filename": "hakemus.pdf", "size": len(content), "fingerprint": "h|1"},
+        headers=headers,
+    )
+    upload_id = (await announced.get_json())["id"]
+    answer = await client.put(
+        f"/compose/uploads/{upload_id}", data=content, headers={**headers, "Upload-Offset": "0"}
+    )
+    assert (await answer.get_json())["complete"] is True
+
+    async def checked() -> Attachment | None:
+        found = await Attachment.get(message__status=MessageStatus.DRAFT)
+        return found if found.scanned_at is not None else None
+
+    assert await eventually(checked, timeout=60)
+    assert [verdict.clean for verdict in verdicts] == [True]
