@@ -294,9 +294,11 @@ async def check_early(storage: StorageBackend, scanner: Scanner, attachment_id: 
         return False
     if not verdict.clean:
         return False  # Send finds it again and stops the message, telling the sender
-    recorded = await Attachment.filter(id=attachment_id, scanned_at=None).update(
-        scanned_at=clock.now()
-    )
+    # The verdict is for this stored file: a row id can be used again (SQLite reuses the
+    # highest one once it is deleted), a storage key never is.
+    recorded = await Attachment.filter(
+        id=attachment_id, storage_key=attachment.storage_key, scanned_at=None
+    ).update(scanned_at=clock.now())
     return bool(recorded)
 
 

@@ -7,6 +7,8 @@ import dataclasses
 from datetime import datetime
 from enum import StrEnum
 
+from tortoise.exceptions import DoesNotExist
+
 from portal.models import (
     AccessCode,
     Attachment,
@@ -73,6 +75,15 @@ def state_of(
     return RecipientStatus(recipient.email, recipient.phone, state, recipient.opened_at, pin_failed)
 
 
+async def _opened(message: Message) -> bool:
+    """Open the message; False when its key is gone: purged since it was listed."""
+    try:
+        await message_fields.open_message(message)
+    except DoesNotExist:
+        return False
+    return True
+
+
 async def sent_messages(sender_id: int) -> list[SentMessage]:
     """Every message this sender sent, newest first, with each recipient's state."""
     messages = (
@@ -80,8 +91,7 @@ async def sent_messages(sender_id: int) -> list[SentMessage]:
         .order_by("-sent_at")
         .prefetch_related("recipients", "attachments")
     )
-    for message in messages:
-        await message_fields.open_message(message)
+    messages = [message for message in messages if await _opened(message)]
     item_ids = [r.notification_id for m in messages for r in m.recipients if r.notification_id]
     pins = await _newest_pin_deliveries([r.id for m in messages for r in m.recipients if r.phone])
     item_ids += pins.values()

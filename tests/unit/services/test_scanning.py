@@ -323,3 +323,28 @@ async def test_a_file_uploaded_in_chunks_is_checked_once_it_is_complete(client, 
 
     assert await eventually(checked, timeout=60)
     assert [verdict.clean for verdict in verdicts] == [True]
+
+
+async def test_a_verdict_on_a_removed_file_never_marks_a_file_that_took_its_row(
+    portal_app, client, sign_in, monkeypatch
+):
+    """SQLite gives a new row the id of the highest one deleted: a file removed from the
+    draft while it was checked, and another uploaded at once, may share an id. The verdict
+    on the first must not count for the second."""
+    early = await attached_to_draft(client, sign_in, [CLEAN])
+    await eventually(lambda: Attachment.filter(id=early.id, scanned_at__isnull=False).exists())
+    await Attachment.filter(id=early.id).update(scanned_at=None)  # as if not yet checked
+    providers = portal_app.app.extensions["sinetti"].providers
+    scan = providers.scanner.scan
+
+    async def meanwhile_replaced(chunks):
+        verdict = await scan(chunks)
+        await Attachment.filter(id=early.id).update(storage_key="another-file")
+        return verdict
+
+    monkeypatch.setattr(providers.scanner, "scan", meanwhile_replaced)
+    async with portal_app.app.app_context():
+        checked = await scanning.check_early(providers.storage, providers.scanner, early.id)
+
+    assert checked is False
+    assert (await Attachment.get(id=early.id)).scanned_at is None

@@ -10,6 +10,9 @@ import zipfile
 
 import pytest
 
+from portal.models import Message, MessageKey, MessageStatus
+from portal.services import message_keys
+
 from ..helpers import csrf_of, page_text, send_message, sign_in_with
 
 SENDER = "liisa@example.com"
@@ -188,3 +191,23 @@ async def test_zip_text_is_in_the_senders_language(portal_app, client, sent):
             expected = _("message") + ".txt"
     assert expected != "message.txt"
     assert first == expected
+
+
+async def test_a_message_purged_while_the_list_is_made_is_left_out_not_a_500(
+    portal_app, client, sign_in
+):
+    await sign_in(SENDER)
+    await send_message(client, {**FIELDS, "subject": "Jää listalle"})
+    confirmation = await send_message(client, {**FIELDS, "subject": "Poistuu"})
+    gone = await Message.get(id=confirmation.rsplit("/", 1)[1], status=MessageStatus.SENT)
+    # What the purge leaves between the list's query and its opening: the key is gone (it
+    # goes with the message), and this process no longer remembers it.
+    await MessageKey.filter(message_id=gone.id).delete()
+    async with portal_app.app.app_context():
+        message_keys.forget(gone.id)
+
+    response = await client.get("/sent?lang=en")
+
+    assert response.status_code == 200
+    text = await page_text(response)
+    assert "Jää listalle" in text and "Poistuu" not in text
