@@ -50,8 +50,17 @@ class Browser:
         headers = dict(headers or {})
         if self.cookies:
             headers["Cookie"] = self.cookie_header()
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if method != "GET":
+                raise
+            # The server closed the idle keep-alive connection as this request went out (its
+            # keep-alive timeout passed between two scenarios): a GET is asked again.
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
         self._remember(response)
         return response
 
