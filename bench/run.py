@@ -81,7 +81,7 @@ PARTS = (
 )
 PORTAL = "portal.asgi:app"
 UNSEALED = "bench.unsealed_app:app"  # the same portal with encryption at rest switched off
-UNENCRYPTED = "unencrypted: "
+ENCRYPTED, UNENCRYPTED = "encrypted: ", "unencrypted: "  # the rows measured side by side
 DEFAULT_PARTS = ",".join(p for p in PARTS if p != "servers")
 CHUNK = 8 * MB  # what the portal answers as chunk_size; the client follows the server's
 _REMOVE = re.compile(r"/compose/attachments/(\d+)/remove")
@@ -203,40 +203,50 @@ class Server:
         self.stop()
 
 
-def measure(
-    server: Server,
-    mb: float,
-    action: Callable[[], object],
-    repeat: int,
-    between: Callable[[], object] | None = None,
-    warmup: int = 1,
-) -> dict[str, Any]:
-    """Run ``action`` ``warmup`` times untimed, then ``repeat`` times (``between`` in between,
-    untimed); the median speed, the server's CPU time per wall time (100 % is one core) and its
-    peak memory over all runs. The first run in a fresh process is often the slowest."""
-    speeds, cpu = [], []
+#: One measured side: the server, what is timed, and what runs untimed between two runs.
+Side = tuple["Server", Callable[[], object], Callable[[], object] | None]
+
+
+def measure(sides: list[Side], mb: float, repeat: int, warmup: int = 1) -> list[dict[str, Any]]:
+    """Time each side's action ``warmup`` times untimed, then ``repeat`` times, the sides in
+    turn (A B A B …: two sides compared meet the same moments of a noisy machine, and their
+    ratio is steadier than that of two separate series); per side the median speed, the
+    server's CPU time per wall time (100 % is one core) and its peak memory over all runs.
+    The first run in a fresh process is often the slowest."""
+    speeds: list[list[float]] = [[] for _ in sides]
+    cpu: list[list[float]] = [[] for _ in sides]
     os.sync()  # what earlier scenarios left to write back must not slow this one down
-    server.reset_peak()
-    start_rss = server.rss_mb()
+    start_rss = []
+    for server, _, _ in sides:
+        server.reset_peak()
+        start_rss.append(server.rss_mb())
     for run in range(warmup + repeat):
-        if run and between is not None:
-            between()
-            os.sync()
-        cpu_before = server.cpu_seconds()
-        started = time.perf_counter()
-        action()
-        elapsed = time.perf_counter() - started
-        if run >= warmup:
-            speeds.append(mb / elapsed)
-            cpu.append((server.cpu_seconds() - cpu_before) / elapsed)
-    return {
-        "MB": mb,
-        "MB/s": statistics.median(speeds),
-        "runs MB/s": [round(s) for s in speeds],
-        "server CPU %": 100 * statistics.median(cpu),
-        "start RSS MB": start_rss,
-        "peak RSS MB": server.peak_rss_mb(),
-    }
+        for index, (server, action, between) in enumerate(sides):
+            if run and between is not None:
+                between()
+                os.sync()
+            cpu_before = server.cpu_seconds()
+            started = time.perf_counter()
+            action()
+            elapsed = time.perf_counter() - started
+            if run >= warmup:
+                speeds[index].append(mb / elapsed)
+                cpu[index].append((server.cpu_seconds() - cpu_before) / elapsed)
+    return [
+        {
+            "MB": mb,
+            "MB/s": statistics.median(speeds[index]),
+            "runs MB/s": [round(speed) for speed in speeds[index]],
+            "server CPU %": 100 * statistics.median(cpu[index]),
+            "start RSS MB": start_rss[index],
+            "peak RSS MB": server.peak_rss_mb(),
+        }
+        for index, (server, _, _) in enumerate(sides)
+    ]
+
+
+#: A scenario on a prepared server: its name, what is timed, what runs untimed between runs.
+Scenario = tuple[str, Callable[[], object], Callable[[], object] | None]
 
 
 class Bench:
@@ -271,7 +281,7 @@ class Bench:
         action: Callable[[], object],
         between: Callable[[], object] | None = None,
     ) -> dict[str, Any]:
-        return measure(server, mb, action, self.args.repeat, between, self.args.warmup)
+        return measure([(server, action, between)], mb, self.args.repeat, self.args.warmup)[0]
 
     def add(
         self, scenario: str, result: dict[str, Any], baseline: str = "", note: str = ""
@@ -328,66 +338,82 @@ class Bench:
 
         return remove
 
-    def chunked(
-        self, label: str = "", env: dict[str, str] | None = None, app: str = PORTAL
+    # A scenario is prepared on a server (signed in, a message sent) and gives what is timed
+    # there; :meth:`run` measures it on the portal, or on the portal with and without
+    # encryption at rest side by side (``paired``).
+
+    def run(
+        self,
+        label: str,
+        mb: float,
+        prepare: Callable[[Server], list[Scenario]],
+        env: dict[str, str] | None = None,
+        *,
+        baseline: str = "",
+        note: str = "",
+        paired: bool = False,
     ) -> None:
-        sizes = (self.args.upload_mb, self.args.small_mb) if not label else (self.args.upload_mb,)
-        for mb in sizes:
-            with self.server(app, env) as server:
-                browser = sign_in(server.base, self.data)
-                ids: list[int] = []
+        if not paired:
+            with self.server(PORTAL, env) as server:
+                for name, action, between in prepare(server):
+                    self.add(
+                        label + name, self.measure(server, mb, action, between), baseline, note
+                    )
+            return
+        with self.server(PORTAL, env) as sealed, self.server(UNSEALED, env) as plain:
+            for (name, action, between), (_, plain_action, plain_between) in zip(
+                prepare(sealed), prepare(plain), strict=True
+            ):
+                encrypted, unencrypted = measure(
+                    [(sealed, action, between), (plain, plain_action, plain_between)],
+                    mb,
+                    self.args.repeat,
+                    self.args.warmup,
+                )
+                self.add(f"{ENCRYPTED}{label}{name}", encrypted, baseline, note)
+                self.add(f"{UNENCRYPTED}{label}{name}", unencrypted, baseline, note)
 
-                def upload(browser: Browser = browser, ids: list[int] = ids, mb: int = mb) -> None:
-                    ids.append(chunked_upload(browser, mb * MB, self.block)["id"])
-
-                result = self.measure(server, mb, upload, self._remover(browser, ids))
-                self.add(f"{label}chunked upload, {mb} MB", result, "upload", "begin + 8 MiB PUTs")
-
-    def multipart(
-        self, label: str = "", env: dict[str, str] | None = None, app: str = PORTAL
-    ) -> None:
-        mb = self.args.upload_mb
-        with self.server(app, env) as server:
+    def chunked_scenario(self, mb: int) -> Callable[[Server], list[Scenario]]:
+        def prepare(server: Server) -> list[Scenario]:
             browser = sign_in(server.base, self.data)
             ids: list[int] = []
-            fields = {
-                "csrf_token": browser.csrf,
-                "recipients": "",
-                "subject": "",
-                "action": "attach",
-            }
 
             def upload() -> None:
-                status, _, page = post_multipart(browser, "/compose", fields, mb)
-                assert status == 200, status
-                ids.extend(int(i) for i in _REMOVE.findall(page.decode()))
-                assert ids, "the upload did not become an attachment"
+                ids.append(chunked_upload(browser, mb * MB, self.block)["id"])
 
-            result = self.measure(server, mb, upload, self._remover(browser, ids))
-            self.add(f"{label}multipart compose POST", result, "upload")
+            return [(f"chunked upload, {mb} MB", upload, self._remover(browser, ids))]
 
-    def downloads(
-        self,
-        parts: set[str],
-        label: str = "",
-        env: dict[str, str] | None = None,
-        app: str = PORTAL,
-    ) -> None:
-        with self.server(app, env) as server:
+        return prepare
+
+    def multipart_scenario(self, server: Server) -> list[Scenario]:
+        mb = self.args.upload_mb
+        browser = sign_in(server.base, self.data)
+        ids: list[int] = []
+        fields = {"csrf_token": browser.csrf, "recipients": "", "subject": "", "action": "attach"}
+
+        def upload() -> None:
+            status, _, page = post_multipart(browser, "/compose", fields, mb)
+            assert status == 200, status
+            ids.extend(int(i) for i in _REMOVE.findall(page.decode()))
+            assert ids, "the upload did not become an attachment"
+
+        return [("multipart compose POST", upload, self._remover(browser, ids))]
+
+    def download_scenarios(self, parts: set[str]) -> Callable[[Server], list[Scenario]]:
+        def prepare(server: Server) -> list[Scenario]:
             sender = sign_in(server.base, self.data)
             attachment = chunked_upload(sender, self.size, self.block)
             reader_address = f"reader{time.time_ns()}@example.fi"
             message_id = send_message(sender, reader_address)
             reader, link = open_as_recipient(server.base, self.data, reader_address)
-            mb = self.args.upload_mb
+            scenarios: list[Scenario] = []
             if "download" in parts:
 
                 def one() -> None:
                     path = f"{link}/attachments/{attachment['id']}"
                     assert download(reader, path) == self.size
 
-                result = self.measure(server, mb, one)
-                self.add(f"{label}attachment download (recipient)", result, "download")
+                scenarios.append(("attachment download (recipient)", one, None))
             if "zip" in parts:
                 for who, browser, path in (
                     ("recipient", reader, f"{link}/zip"),
@@ -397,8 +423,26 @@ class Bench:
                     def whole(browser: Browser = browser, path: str = path) -> None:
                         assert download(browser, path) > self.size
 
-                    result = self.measure(server, mb, whole)
-                    self.add(f"{label}zip download ({who})", result, "download")
+                    scenarios.append((f"zip download ({who})", whole, None))
+            return scenarios
+
+        return prepare
+
+    def uploads_and_downloads(
+        self, parts: set[str], label: str = "", env: dict[str, str] | None = None, **how: Any
+    ) -> None:
+        """The chunked and multipart uploads and the downloads of ``parts``."""
+        mb = self.args.upload_mb
+        note = "begin + 8 MiB PUTs"
+        if "chunked" in parts:
+            sizes = [mb] if label or how else [mb, self.args.small_mb]
+            for size in dict.fromkeys(sizes):
+                prepare = self.chunked_scenario(size)
+                self.run(label, size, prepare, env, baseline="upload", note=note, **how)
+        if "multipart" in parts:
+            self.run(label, mb, self.multipart_scenario, env, baseline="upload", **how)
+        if parts & {"download", "zip"}:
+            self.run(label, mb, self.download_scenarios(parts), env, baseline="download", **how)
 
     def concurrent(self) -> None:
         count, mb = self.args.senders, self.args.sender_mb
@@ -448,11 +492,10 @@ class Bench:
             if failed:
                 print(f"failed uploads: {failed[:3]}", file=sys.stderr)
 
-    def unencrypted(self) -> None:
-        """The local-storage scenarios once more without encryption at rest (S3's: in s3)."""
-        self.chunked(UNENCRYPTED, app=UNSEALED)
-        self.multipart(UNENCRYPTED, app=UNSEALED)
-        self.downloads({"download", "zip"}, UNENCRYPTED, app=UNSEALED)
+    def encryption(self) -> None:
+        """The local-storage scenarios with and without encryption at rest, side by side (S3's:
+        in s3)."""
+        self.uploads_and_downloads({"chunked", "multipart", "download", "zip"}, paired=True)
 
     def scan(self) -> None:
         from portal.testing import running_clamd_server
@@ -520,15 +563,13 @@ class Bench:
             if not line:
                 raise RuntimeError("the moto S3 server did not start (see its log)")
             env = {**self.env, **json.loads(line)}
-            self.chunked("s3 (moto) ", env)
+            self.uploads_and_downloads({"chunked"}, "s3 (moto) ", env)
             moto_peak = _status_kb(moto.pid, "VmHWM") / 1024
             self.rows[-1]["note"] += f"; moto's own peak RSS {moto_peak:.0f} MB (objects in memory)"
-            self.multipart("s3 (moto) ", env)
-            self.downloads({"download"}, "s3 (moto) ", env)
+            s3_parts = {"chunked", "multipart", "download"}
+            self.uploads_and_downloads(s3_parts - {"chunked"}, "s3 (moto) ", env)
             if "encryption" in self.parts:
-                self.chunked(f"{UNENCRYPTED}s3 (moto) ", env, UNSEALED)
-                self.multipart(f"{UNENCRYPTED}s3 (moto) ", env, UNSEALED)
-                self.downloads({"download"}, f"{UNENCRYPTED}s3 (moto) ", env, UNSEALED)
+                self.uploads_and_downloads(s3_parts, "s3 (moto) ", env, paired=True)
         finally:
             if moto.stdin:
                 moto.stdin.close()
@@ -650,10 +691,11 @@ def targets(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[s
             growth < 10,
         )
     for row in rows:
-        plain = by_name.get(UNENCRYPTED + row["scenario"])
-        if plain is not None:
+        name = row["scenario"].removeprefix(ENCRYPTED)
+        plain = by_name.get(UNENCRYPTED + name)
+        if row["scenario"].startswith(ENCRYPTED) and plain is not None:
             ratio = row["MB/s"] / plain["MB/s"]
-            check(f"{row['scenario']}: encrypted ≥ 0.8 × unencrypted", f"{ratio:.2f}", ratio >= 0.8)
+            check(f"{name}: encrypted ≥ 0.8 × unencrypted", f"{ratio:.2f}", ratio >= 0.8)
     for row in rows:
         if "zip download" in row["scenario"] and not row["scenario"].startswith("s3"):
             check(f"{row['scenario']} ≥ 300 MB/s", f"{row['MB/s']:.0f} MB/s", row["MB/s"] >= 300)
@@ -689,16 +731,11 @@ def main() -> int:
     try:
         if parts & {"chunked", "multipart", "download", "zip", "concurrent", "s3", "encryption"}:
             bench.bare()  # the baseline the others are compared with
-        if "chunked" in parts:
-            bench.chunked()
-        if "multipart" in parts:
-            bench.multipart()
-        if parts & {"download", "zip"}:
-            bench.downloads(parts)
+        bench.uploads_and_downloads(parts)
         if "concurrent" in parts:
             bench.concurrent()
         if "encryption" in parts:
-            bench.unencrypted()
+            bench.encryption()
         if "scan" in parts:
             bench.scan()
         if "s3" in parts:
