@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 import os
 import struct
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -134,7 +134,7 @@ class Sealer:
     def seal_run(self, first: int, plaintext: Bytes) -> bytearray:
         """Segments ``first``, ``first + 1``, … of whole-segment ``plaintext``, none the last,
         sealed into one new buffer."""
-        out, places = _places(plaintext, SEGMENT, SEGMENT + TAG)
+        out, places = _places(_cut(plaintext, SEGMENT), SEGMENT + TAG)
         for n, segment, place in places:
             self._aead.encrypt_into(_nonce(self._prefix, first + n, False), segment, None, place)
         return out
@@ -191,7 +191,12 @@ class Opener:
     def open_run(self, first: int, stored: Bytes) -> bytearray:
         """The plaintext of segments ``first``, ``first + 1``, … (``stored`` holds whole ones,
         none the last), opened into one new buffer."""
-        out, places = _places(stored, SEGMENT + TAG, SEGMENT)
+        return self.open_segments(first, _cut(stored, SEGMENT + TAG))
+
+    def open_segments(self, first: int, segments: list[memoryview]) -> bytearray:
+        """The plaintext of the whole segments ``first``, ``first + 1``, … (none the last),
+        wherever each lies, opened into one new buffer."""
+        out, places = _places(segments, SEGMENT)
         for n, segment, place in places:
             try:
                 self._aead.decrypt_into(
@@ -223,14 +228,17 @@ class Opener:
             skip, wanted = 0, wanted - len(part)
             return part
 
-        async for run in whole_segments(stored, step):
-            count = min(len(run) // step, last_segment - index)
-            if count > 0:
-                part = take(self.open_run(index, run[: count * step]))
+        async for runs in whole_segments(stored, step):
+            segments = [segment for run in runs for segment in _cut(run, step, whole=False)]
+            whole = sum(1 for segment in segments if len(segment) == step)
+            count = max(0, min(whole, last_segment - index))
+            if count:  # the chunk's segments, into one buffer: one part for the answer
+                part = take(self.open_segments(index, segments[:count]))
                 index += count
                 if part:
                     yield part
-            rest += run[max(count, 0) * step :]  # the last segment: opened below
+            for segment in segments[count:]:
+                rest += segment  # the last segment: opened below
         if index <= span.last:
             if index != last_segment:
                 raise Tampered("the stored file ends before its last segment")
@@ -242,27 +250,31 @@ class Opener:
             raise Tampered("the stored file is longer or shorter than its segments")
 
 
-async def whole_segments(chunks: AsyncIterable[Bytes], step: int) -> AsyncIterator[memoryview]:
-    """``chunks`` (of any sizes) as runs of whole segments of ``step`` bytes: the segments
-    that lie within a chunk as a view of it (not copied), a segment split between chunks put
-    together (copied) first; what is left at the end (a shorter last segment) last."""
+async def whole_segments(
+    chunks: AsyncIterable[Bytes], step: int
+) -> AsyncIterator[list[memoryview]]:
+    """``chunks`` (of any sizes) as runs of whole segments of ``step`` bytes, per chunk: the
+    segment split between it and the one before put together (copied), and the segments that
+    lie within it (a view of it: not copied). What is left at the end (a shorter last
+    segment) comes last."""
     pending = bytearray()
     async for chunk in chunks:
-        view = memoryview(chunk)
+        view, runs = memoryview(chunk), []
         if pending:
             fill = min(step - len(pending), len(view))
             pending += view[:fill]
             view = view[fill:]
-            if len(pending) < step:
-                continue
-            yield memoryview(pending)
-            pending = bytearray()
+            if len(pending) == step:
+                runs.append(memoryview(pending))
+                pending = bytearray()
         whole = len(view) // step * step
         if whole:
-            yield view[:whole]
+            runs.append(view[:whole])
         pending += view[whole:]
+        if runs:
+            yield runs
     if pending:
-        yield memoryview(pending)
+        yield [memoryview(pending)]
 
 
 async def run_segments(
@@ -282,22 +294,26 @@ def split(buffer: bytearray, length: int) -> tuple[memoryview, bytearray]:
     return memoryview(buffer)[:length], buffer[length:]
 
 
-def _places(
-    run: Bytes, step_in: int, step_out: int
-) -> tuple[bytearray, Iterator[tuple[int, memoryview, memoryview]]]:
-    """One new buffer for a run of whole segments of ``step_in`` bytes that become
-    ``step_out`` bytes each, and for each segment: its number in the run, its bytes (a view,
-    not a copy) and its place in the buffer."""
-    source = memoryview(run)
-    count, rest = divmod(len(source), step_in)
-    if rest:
+def _cut(run: Bytes, step: int, *, whole: bool = True) -> list[memoryview]:
+    """``run`` as views of its segments of ``step`` bytes (the last may be shorter unless
+    ``whole``)."""
+    view = memoryview(run)
+    if whole and len(view) % step:
         raise ValueError("a run holds whole segments only")
-    out = bytearray(count * step_out)
+    return [view[at : at + step] for at in range(0, len(view), step)]
+
+
+def _places(
+    segments: list[memoryview], step_out: int
+) -> tuple[bytearray, list[tuple[int, memoryview, memoryview]]]:
+    """One new buffer for ``segments`` that become ``step_out`` bytes each, and for each
+    segment: its number in the run, its bytes and its place in the buffer."""
+    out = bytearray(len(segments) * step_out)
     target = memoryview(out)
-    places = (
-        (n, source[n * step_in : (n + 1) * step_in], target[n * step_out : (n + 1) * step_out])
-        for n in range(count)
-    )
+    places = [
+        (n, segment, target[n * step_out : (n + 1) * step_out])
+        for n, segment in enumerate(segments)
+    ]
     return out, places
 
 
