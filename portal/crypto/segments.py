@@ -41,6 +41,8 @@ TAG = 16
 #: Segments sealed or opened together, in a worker thread (see :func:`run_segments`): 512 KiB,
 #: so the hand-off to the thread costs little against the work.
 BATCH = 8
+#: Plaintext that :meth:`Opener.stream` hands on at once (about: a stored chunk's more at most).
+PART = 1024 * 1024
 KEY = 32  # AES-256
 _INFO = b"sinetti segments 1"
 
@@ -134,8 +136,9 @@ class Sealer:
     def seal_run(self, first: int, plaintext: Bytes) -> bytearray:
         """Segments ``first``, ``first + 1``, … of whole-segment ``plaintext``, none the last,
         sealed into one new buffer."""
-        out, places = _places(_cut(plaintext, SEGMENT), SEGMENT + TAG)
-        for n, segment, place in places:
+        segments = _cut(plaintext, SEGMENT)
+        out = bytearray(len(segments) * (SEGMENT + TAG))
+        for n, segment, place in _places(segments, memoryview(out), SEGMENT + TAG):
             self._aead.encrypt_into(_nonce(self._prefix, first + n, False), segment, None, place)
         return out
 
@@ -188,61 +191,67 @@ class Opener:
         except InvalidTag:
             raise Tampered(f"segment {index} does not decrypt") from None
 
-    def open_run(self, first: int, stored: Bytes) -> bytearray:
-        """The plaintext of segments ``first``, ``first + 1``, … (``stored`` holds whole ones,
-        none the last), opened into one new buffer."""
-        return self.open_segments(first, _cut(stored, SEGMENT + TAG))
-
-    def open_segments(self, first: int, segments: list[memoryview]) -> bytearray:
-        """The plaintext of the whole segments ``first``, ``first + 1``, … (none the last),
-        wherever each lies, opened into one new buffer."""
-        out, places = _places(segments, SEGMENT)
-        for n, segment, place in places:
+    def open_segments(self, first: int, segments: list[memoryview], into: memoryview) -> None:
+        """Open the whole segments ``first``, ``first + 1``, … (none the last), wherever each
+        lies, one after the other into ``into``."""
+        for n, segment, place in _places(segments, into, SEGMENT):
             try:
                 self._aead.decrypt_into(
                     _nonce(self._prefix, first + n, False), segment, None, place
                 )
             except InvalidTag:
                 raise Tampered(f"segment {first + n} does not decrypt") from None
-        return out
 
     async def stream(
         self, stored: AsyncIterable[bytes], span: Span, size: int
-    ) -> AsyncIterator[bytes | bytearray]:
+    ) -> AsyncIterator[bytes]:
         """The wanted plaintext of ``span`` from ``stored``: the stored bytes
         ``span.stored_start``..``span.stored_end`` (in chunks of any sizes) of a file whose
         plaintext is ``size`` bytes long, opened as they come (:func:`whole_segments`).
 
         In the event loop, not a worker thread: measured (``make bench``), a download ran
-        faster so. The answer waits for each run anyway, and a thread's hand-off (and the GIL
-        passed back and forth) cost more than opening a chunk (~0.1 ms)."""
+        faster so. A thread's hand-off, and the GIL passed back and forth, cost more than
+        opening a chunk (~0.1 ms); opening the next chunk in a thread while the part before
+        went out ran slower still.
+
+        The segments of several chunks are opened one after the other into one buffer, used
+        again all along, and handed on as one part of about :data:`PART` bytes (a copy: bytes,
+        as the server sends). So the server sends few parts, and no buffer is allocated and
+        zeroed anew."""
         last_segment = max(0, -(-size // SEGMENT) - 1)
         index, rest = span.first, bytearray()
+        out, filled = bytearray(PART), 0
         skip, wanted = span.skip, span.length
         step = SEGMENT + TAG
 
-        def take(plaintext: bytes | bytearray) -> bytes | bytearray:
-            nonlocal skip, wanted
-            whole = skip == 0 and wanted >= len(plaintext)
-            part = plaintext if whole else plaintext[skip : skip + wanted]
-            skip, wanted = 0, wanted - len(part)
+        def take() -> bytes:
+            """The wanted bytes of what the buffer holds, copied out; the buffer is empty."""
+            nonlocal skip, wanted, filled
+            part = bytes(memoryview(out)[skip : min(skip + wanted, filled)])
+            skip, wanted, filled = 0, wanted - len(part), 0
             return part
 
         async for runs in whole_segments(stored, step):
             segments = [segment for run in runs for segment in _cut(run, step, whole=False)]
             whole = sum(1 for segment in segments if len(segment) == step)
             count = max(0, min(whole, last_segment - index))
-            if count:  # the chunk's segments, into one buffer: one part for the answer
-                part = take(self.open_segments(index, segments[:count]))
-                index += count
-                if part:
+            if count:
+                if len(out) < filled + count * SEGMENT:
+                    out += bytes(filled + count * SEGMENT - len(out))
+                self.open_segments(index, segments[:count], memoryview(out)[filled:])
+                index, filled = index + count, filled + count * SEGMENT
+                if filled >= PART and (part := take()):
                     yield part
             for segment in segments[count:]:
                 rest += segment  # the last segment: opened below
+        if filled and (part := take()):
+            yield part
         if index <= span.last:
             if index != last_segment:
                 raise Tampered("the stored file ends before its last segment")
-            part = take(self.open(index, bytes(rest), last=True))
+            plaintext = self.open(index, bytes(rest), last=True)
+            part = plaintext[skip : skip + wanted]
+            skip, wanted = 0, wanted - len(part)
             rest.clear()
             if part:
                 yield part
@@ -304,17 +313,14 @@ def _cut(run: Bytes, step: int, *, whole: bool = True) -> list[memoryview]:
 
 
 def _places(
-    segments: list[memoryview], step_out: int
-) -> tuple[bytearray, list[tuple[int, memoryview, memoryview]]]:
-    """One new buffer for ``segments`` that become ``step_out`` bytes each, and for each
-    segment: its number in the run, its bytes and its place in the buffer."""
-    out = bytearray(len(segments) * step_out)
-    target = memoryview(out)
-    places = [
+    segments: list[memoryview], target: memoryview, step_out: int
+) -> list[tuple[int, memoryview, memoryview]]:
+    """For each of ``segments``, which become ``step_out`` bytes each in ``target`` one after
+    the other: its number in the run, its bytes and its place in ``target``."""
+    return [
         (n, segment, target[n * step_out : (n + 1) * step_out])
         for n, segment in enumerate(segments)
     ]
-    return out, places
 
 
 def _parse_header(header: bytes) -> tuple[bytes, bytes]:
