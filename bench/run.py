@@ -16,12 +16,14 @@ Parts (``--only``, comma-separated; default all but ``servers``):
 - ``concurrent``: ``--senders`` signed-in senders upload ``--sender-mb`` each at the same time;
 - ``s3``: the chunked upload (and a download) with ``PORTAL_STORAGE=s3`` against moto's S3
   server on loopback (its own process: it keeps objects in memory);
-- ``encryption``: the chunked and multipart uploads, the download and the zip once more with
-  encryption at rest switched off (``bench/unsealed_app.py``), on local storage and (with
-  ``s3``) on moto: each encrypted speed as a ratio to the unencrypted one of the same run;
+- ``encryption``: the chunked and multipart uploads, the download and the zip with and without
+  encryption at rest (``bench/unsealed_app.py``), the two servers up at once and their runs
+  in turn (A B A B …), on local storage and (with ``s3``) on moto: each encrypted speed as a
+  ratio to the unencrypted one measured beside it;
 - ``scan``: the delay the malware check adds: from Send to the recipients' notifications being
-  released, for a message with the big file, with a real clamd on loopback (the tests' own,
-  with their test signatures; skipped when clamd is not installed);
+  released, for a message with the big file, sent at once after the upload and sent once the
+  file was checked in the draft, with a real clamd on loopback (the tests' own, with their
+  test signatures; skipped when clamd is not installed);
 - ``servers``: the older comparison of ASGI servers: pages under ``wrk`` and the multipart
   upload under hypercorn, uvicorn and granian.
 
