@@ -38,8 +38,8 @@ NONCE_PREFIX = 7
 HEADER = len(MAGIC) + SALT + NONCE_PREFIX
 SEGMENT = 64 * 1024  # plaintext bytes per segment
 TAG = 16
-#: Segments sealed or opened together, in a worker thread (see :func:`run_segments`): 512 KiB,
-#: so the hand-off to the thread costs little against the work.
+#: Segments sealed together, in a worker thread (see :func:`run_segments`): 512 KiB, so the
+#: hand-off to the thread costs little against the work.
 BATCH = 8
 #: Plaintext that :meth:`Opener.stream` hands on at once (about: a stored chunk's more at most).
 PART = 1024 * 1024
@@ -289,9 +289,9 @@ async def whole_segments(
 async def run_segments(
     work: Callable[[int, Bytes], bytearray], first: int, data: Bytes
 ) -> bytearray:
-    """``work(first, data)`` (a run of segments sealed or opened), in a worker thread when
-    ``data`` is big: AES-GCM releases the GIL, so the event loop keeps receiving and sending
-    meanwhile (and a second core can help)."""
+    """``work(first, data)`` (a run of segments sealed), in a worker thread when ``data`` is
+    big: AES-GCM releases the GIL, so the event loop keeps receiving meanwhile (and a second
+    core can help)."""
     if len(data) >= BATCH * SEGMENT:
         return await asyncio.to_thread(work, first, data)
     return work(first, data)

@@ -71,8 +71,8 @@ def counted(
 
     async def passed_on() -> AsyncIterator[bytes]:
         async for data in stream:
-            # ASGI sends bytes: a decrypted run (a bytearray) is copied once, here, as the
-            # server would copy it; bytes pass as they are.
+            # ASGI sends bytes: a storage that yields a bytearray has it copied here, as the
+            # server would copy it; bytes (what decryption yields) pass as they are.
             yield bytes(data)
         if whole:
             async with context():
