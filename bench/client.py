@@ -17,6 +17,7 @@ from typing import Any
 from sinetti_devbox import read_mailbox
 
 MB = 1024 * 1024
+IDLE_SECONDS = 4.0  # below the server's keep-alive timeout
 BOUNDARY = "----sinettibench7d3c2a"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -29,6 +30,7 @@ class Browser:
         self.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
         self.cookies: dict[str, str] = {}
         self.csrf = ""
+        self.used = time.monotonic()
 
     def cookie_header(self) -> str:
         return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -50,17 +52,13 @@ class Browser:
         headers = dict(headers or {})
         if self.cookies:
             headers["Cookie"] = self.cookie_header()
-        try:
-            self.conn.request(method, path, body=body, headers=headers)
-            response = self.conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            if method != "GET":
-                raise
-            # The server closed the idle keep-alive connection as this request went out (its
-            # keep-alive timeout passed between two scenarios): a GET is asked again.
+        if time.monotonic() - self.used > IDLE_SECONDS:
+            # The server closes a keep-alive connection idle for its timeout (hypercorn: 5 s),
+            # maybe just as a request goes out: a new connection is opened instead.
             self.conn.close()
-            self.conn.request(method, path, body=body, headers=headers)
-            response = self.conn.getresponse()
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        self.used = time.monotonic()
         self._remember(response)
         return response
 
