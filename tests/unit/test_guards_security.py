@@ -33,3 +33,21 @@ async def test_an_ordinary_form_bigger_than_the_cap_is_refused(client, sign_in):
     )
 
     assert response.status_code == 413
+
+
+async def test_a_csrf_token_of_invalid_utf_8_is_refused_before_the_check_never_an_error(
+    client, sign_in
+):
+    """A token of bytes that are not UTF-8 (here an encoded lone surrogate) never reaches the
+    comparison: the form parser refuses the form (400). So the ``surrogatepass`` with which
+    ``csrf_valid`` encodes the token is a second net that no request reaches, and mutants of
+    it survive (docs/mutation.md)."""
+    await sign_in(SENDER)
+
+    response = await client.post(
+        "/compose/cancel",
+        data=b"csrf_token=%ED%A0%80%FF",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 400
