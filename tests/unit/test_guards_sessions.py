@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from portal import sessions
-from portal.models import Recipient, WebSession
+from portal.models import Message, MessageStatus, Recipient, WebSession
 from portal.services import clock
 
-from .helpers import csrf_of, newest_link, press_open, send_message
+from .helpers import csrf_of, newest_link, page_text, post_compose, press_open, send_message
 
 COOKIE = "sinetti_session"
 SENDER = "liisa@example.com"
@@ -171,3 +171,29 @@ async def test_rotating_gives_a_new_csrf_token_and_keeps_the_absolute_lifetime(r
     token = session["csrf"]
     assert isinstance(token, str) and len(token) >= 32 and token != "the-token-before"
     assert session.created_at == started  # only a sign-in (restart=True) starts it anew
+
+
+async def test_another_sender_signing_in_in_the_same_browser_gets_no_draft_of_the_first(
+    client, sign_in
+):
+    """Signing in again keeps the draft only for the same sender: a second person signing in
+    at a shared computer starts afresh, and their files go into a draft of their own."""
+    await sign_in(SENDER)
+    first = await post_compose(
+        client, {"action": "attach"}, [("attachments", "liisan.pdf", b"%PDF-1.7 L")]
+    )
+    assert first.status_code == 200
+
+    await sign_in("matti@example.com")
+    page = await page_text(await client.get("/compose?lang=en"))
+    second = await post_compose(
+        client, {"action": "attach"}, [("attachments", "matin.pdf", b"%PDF-1.7 M")]
+    )
+
+    assert "liisan.pdf" not in page
+    assert second.status_code == 200
+    drafts = await Message.filter(status=MessageStatus.DRAFT).prefetch_related("sender")
+    assert sorted(draft.sender.email for draft in drafts) == [
+        "liisa@example.com",
+        "matti@example.com",
+    ]
