@@ -4,6 +4,10 @@ in use (however long ago it was made)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from portal.models import Guard
 from portal.services import atomic
 
@@ -31,3 +35,24 @@ async def test_a_guard_nobody_took_for_two_days_is_swept(portal_app, moved_clock
 
     assert swept >= 1
     assert not await Guard.exists(key=KEY)
+
+
+async def test_a_step_that_fails_after_its_caller_was_cancelled_lets_the_cancellation_through():
+    """A caller cancelled while its step runs waits for the step, and then is cancelled,
+    whatever the step ended with: its failure is not the caller's (a stopping server would
+    otherwise see the database's error, or none at all, instead of its own cancellation)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def step() -> None:
+        started.set()
+        await release.wait()
+        raise RuntimeError("the database went away")
+
+    caller = asyncio.create_task(atomic.to_the_end(step()))
+    await started.wait()
+    caller.cancel()
+    await asyncio.sleep(0)
+    release.set()
+
+    with pytest.raises(asyncio.CancelledError):
+        await caller
