@@ -9,7 +9,7 @@ import os
 from portal.app import FORM_BODY_LIMIT
 from portal.models import Attachment
 
-from .helpers import csrf_of, post_compose
+from .helpers import csrf_of, page_text, post_compose
 
 SENDER = "liisa@example.com"
 
@@ -51,3 +51,16 @@ async def test_a_csrf_token_of_invalid_utf_8_is_refused_before_the_check_never_a
     )
 
     assert response.status_code == 400
+
+
+async def test_a_form_without_its_csrf_token_is_told_to_reload_the_page(client, sign_in):
+    """The refusal says what to do (reload), in the page's language: not the page for any
+    bad request."""
+    await sign_in(SENDER)
+    await client.get("/compose?lang=en")
+
+    response = await client.post("/compose/cancel", form={"csrf_token": "not-the-token"})
+
+    assert response.status_code == 400
+    text = await page_text(response)
+    assert "Your session has expired or the form is out of date. Reload the page" in text
