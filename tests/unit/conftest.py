@@ -24,6 +24,17 @@ def no_portal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def proxy(s3_server: Any) -> Any:
+    """A TCP proxy in front of the session's S3 server (moto), whose connections a test cuts
+    as storage that goes away (``proxy.cut(seconds)``, ``proxy.cut(0)`` to restore)."""
+    from portal.testing import CuttableProxy
+
+    proxy = CuttableProxy(int(s3_server.endpoint_url.rsplit(":", 1)[1]))
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
 def restore_umask() -> Any:
     """``sinetti``'s ``main`` sets the process's umask (0077): give the rest of the test run
     its own back."""

@@ -349,3 +349,16 @@ async def file_names(app: Any, **filters: Any) -> list[str]:
     if rows:
         await opened(app, *rows)
     return [row.filename for row in rows]
+
+
+async def scan_settled(message_id: Any, timeout: float = 60) -> Any:
+    """The message's malware-check state once it is no longer ``checking``."""
+    from portal.models import Message, ScanState
+
+    async def done() -> Any:
+        state = (await Message.get(id=message_id)).scan_state
+        return None if state == ScanState.CHECKING else state
+
+    found = await eventually(done, timeout=timeout)
+    assert found is not None, f"message {message_id} still being checked"
+    return found

@@ -16,22 +16,15 @@ import pytest
 
 from portal.models import Message, MessageStatus, OutboxItem, OutboxStatus, ScanState
 from portal.services import scanning
-from portal.testing import CuttableProxy, builtin_plugins
+from portal.testing import builtin_plugins
 
-from ..helpers import eventually, send_message
+from ..helpers import eventually, scan_settled, send_message
 
 RECIPIENT = "ville@valtori.fi"
 OUTAGE_SECONDS = 600  # longer than the test: the proxy is restored by hand
 #: Bigger than what the S3 client and the sockets hold between them: most of the file is
 #: still to be read from S3 when the connection is cut.
 CONTENT = os.urandom(24 * 1024 * 1024)
-
-
-@pytest.fixture
-def proxy(s3_server):
-    proxy = CuttableProxy(int(s3_server.endpoint_url.rsplit(":", 1)[1]))
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture
@@ -100,11 +93,7 @@ async def test_storage_cut_mid_check_makes_the_message_wait_then_it_is_checked_w
 
     proxy.cut(0)  # storage is back
 
-    async def settled() -> ScanState | None:
-        state = (await Message.get(id=message.id)).scan_state
-        return None if state == ScanState.CHECKING else state
-
-    assert await eventually(settled, timeout=60) == ScanState.CLEAN
+    assert await scan_settled(message.id) == ScanState.CLEAN
     [released] = await OutboxItem.filter(to_address=RECIPIENT)
     assert released.status in (OutboxStatus.PENDING, OutboxStatus.SENT)
     # The first check broke off partway (what the S3 client had already received still came

@@ -17,7 +17,7 @@ import pytest
 from portal.models import Attachment, Message, MessageStatus, Upload
 from portal.services import purge
 from portal.services.chunked import CHUNK_SIZE
-from portal.testing import CuttableProxy, builtin_plugins
+from portal.testing import builtin_plugins
 
 from ..helpers import csrf_of, page_text, post_compose, send_message
 
@@ -25,13 +25,6 @@ SENDER = "liisa@example.com"
 FIELDS = {"recipients": "ville@valtori.fi", "subject": "Hakemus", "body": "Liitteenä."}
 DATA = os.urandom(2 * CHUNK_SIZE + 1000)
 OUTAGE_SECONDS = 600  # longer than any test: the proxy is restored by hand
-
-
-@pytest.fixture
-def proxy(s3_server):
-    proxy = CuttableProxy(int(s3_server.endpoint_url.rsplit(":", 1)[1]))
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from ..helpers import (
     page_text,
     post_compose,
     row_where,
+    scan_settled,
     send_message,
     stored_files,
 )
@@ -65,13 +66,7 @@ async def state_of(message: Message) -> ScanState | None:
 
 
 async def settled(message: Message) -> ScanState:
-    async def done() -> ScanState | None:
-        state = await state_of(message)
-        return None if state == ScanState.CHECKING else state
-
-    found = await eventually(done, timeout=60)
-    assert found is not None
-    return found
+    return await scan_settled(message.id)
 
 
 async def to_recipient() -> list[OutboxItem]:

@@ -13,19 +13,12 @@ import zipfile
 import pytest
 
 from portal.models import Attachment
-from portal.testing import CuttableProxy, builtin_plugins
+from portal.testing import builtin_plugins
 
 from ..helpers import newest_link, open_message, page_text, send_message
 
 DATA = b"the attachment's bytes " * 1000
 OUTAGE_SECONDS = 600  # longer than any test: the proxy is restored by hand
-
-
-@pytest.fixture
-def proxy(s3_server):
-    proxy = CuttableProxy(int(s3_server.endpoint_url.rsplit(":", 1)[1]))
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture
